@@ -1,0 +1,58 @@
+/**
+ * `npm start`: the local instance. Makes the local secrets once, applies the D1 migrations, then
+ * runs `wrangler dev` with embedded D1, R2, Queues and Durable Objects under `.wrangler/state`.
+ * PORT (default 8787) and HOST (default 127.0.0.1) move it; PERSIST_TO moves the state.
+ */
+import { spawn, spawnSync } from 'node:child_process'
+import { resolve } from 'node:path'
+import { ensureLocalSecrets } from './local-secrets'
+
+const root = resolve(import.meta.dirname, '..')
+const port = process.env.PORT ?? '8787'
+const host = process.env.HOST ?? '127.0.0.1'
+const persist = process.env.PERSIST_TO ? ['--persist-to', process.env.PERSIST_TO] : []
+const quiet = {
+  ...process.env,
+  WRANGLER_SEND_METRICS: 'false',
+  WRANGLER_SEND_ERROR_REPORTS: 'false',
+  CLOUDFLARE_CF_FETCH_ENABLED: 'false',
+}
+const wrangler = resolve(root, 'node_modules', '.bin', 'wrangler')
+
+const { created } = ensureLocalSecrets()
+if (created) console.log('Generated local secrets in .dev.vars (kept across restarts).')
+
+const migrate = spawnSync(wrangler, ['d1', 'migrations', 'apply', 'DB', '--local', ...persist], {
+  cwd: root,
+  env: { ...quiet, CI: 'true' },
+  stdio: ['ignore', 'inherit', 'inherit'],
+})
+if (migrate.status !== 0) {
+  console.error('Applying the D1 migrations failed; see the output above.')
+  process.exit(migrate.status ?? 1)
+}
+
+const publicUrl = process.env.PUBLIC_URL ?? `http://${host}:${port}`
+console.log(`rockit-edge on ${publicUrl}`)
+console.log('Admin token: npm run admin-token -- <your-name>   (send it as x-rockit-admin-token)')
+
+const dev = spawn(
+  wrangler,
+  [
+    'dev',
+    '--local',
+    '--ip',
+    host,
+    '--port',
+    port,
+    '--show-interactive-dev-session=false',
+    '--var',
+    `PUBLIC_URL:${publicUrl}`,
+    '--var',
+    'ALLOW_PRIVATE_TARGETS:true',
+    ...persist,
+  ],
+  { cwd: root, env: quiet, stdio: 'inherit' },
+)
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => dev.kill(signal))
+dev.on('exit', (code) => process.exit(code ?? 0))

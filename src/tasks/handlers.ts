@@ -1,0 +1,24 @@
+/** The handler of each task type. Add a type here when its module exists. */
+import { helloTask } from './hello'
+import { TaskFailure, type TaskHandler, type TaskType } from './types'
+
+function unavailable(type: TaskType): TaskHandler {
+  return {
+    async step() {
+      throw new TaskFailure({
+        code: 'notImplemented',
+        message: `${type} tasks are not available yet`,
+      })
+    },
+  }
+}
+
+// TODO(#3): replace the unavailable dltar, mkraw, deploy, prune and mkdxf handlers with their modules.
+export const taskHandlers: Record<TaskType, TaskHandler> = {
+  hello: helloTask,
+  dltar: unavailable('dltar'),
+  mkraw: unavailable('mkraw'),
+  mkdxf: unavailable('mkdxf'),
+  deploy: unavailable('deploy'),
+  prune: unavailable('prune'),
+}

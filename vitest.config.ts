@@ -1,0 +1,67 @@
+import { fileURLToPath } from 'node:url'
+import { cloudflareTest, readD1Migrations } from '@cloudflare/vitest-pool-workers'
+import { defineConfig } from 'vitest/config'
+
+const migrationsDir = fileURLToPath(new URL('./migrations', import.meta.url))
+
+/**
+ * Two projects: `worker` runs the Worker and its bindings in workerd (miniflare), `node` runs
+ * the plain-TypeScript engine, the CLI and the end-to-end tests that drive `wrangler dev`
+ * over real HTTP.
+ */
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        plugins: [
+          cloudflareTest(async () => ({
+            main: './src/index.ts',
+            wrangler: { configPath: './wrangler.toml' },
+            miniflare: {
+              bindings: {
+                TEST_MIGRATIONS: await readD1Migrations(migrationsDir),
+                // Test-only secrets: the real ones come from .dev.vars or `wrangler secret`.
+                EDGE_ADMIN_SECRET: 'dGVzdC1hZG1pbi1zZWNyZXQtZm9yLXZpdGVzdC1vbmx5IQ==',
+                EDGE_ENCRYPTION_KEY: 'MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=',
+                PUBLIC_URL: 'http://edge.test',
+                ALLOW_PRIVATE_TARGETS: 'true',
+                LOG_LEVEL: 'warn',
+              },
+              // The pool's queueConsumers replace wrangler.toml's: repeat retries and DLQs here
+              // or the dead-letter queues silently vanish in tests (STACK.md).
+              queueConsumers: {
+                'rockit-tasks': {
+                  maxBatchSize: 1,
+                  maxBatchTimeout: 1,
+                  maxRetries: 5,
+                  deadLetterQueue: 'rockit-tasks-dlq',
+                },
+                'rockit-events': {
+                  maxBatchSize: 10,
+                  maxBatchTimeout: 1,
+                  maxRetries: 100,
+                  deadLetterQueue: 'rockit-events-dlq',
+                },
+                'rockit-tasks-dlq': { maxBatchSize: 10, maxBatchTimeout: 1, maxRetries: 3 },
+                'rockit-events-dlq': { maxBatchSize: 10, maxBatchTimeout: 1, maxRetries: 3 },
+              },
+            },
+          })),
+        ],
+        test: {
+          name: 'worker',
+          include: ['test/worker/**/*.test.ts'],
+          setupFiles: ['./test/worker/setup.ts'],
+        },
+      },
+      {
+        test: {
+          name: 'node',
+          environment: 'node',
+          include: ['test/node/**/*.test.ts'],
+          testTimeout: 60_000,
+        },
+      },
+    ],
+  },
+})
