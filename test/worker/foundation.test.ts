@@ -104,3 +104,35 @@ describe('Admin API basics', () => {
     expect(big.body.code).toBe('tooLarge')
   })
 })
+
+describe('org creation and API-key authentication', () => {
+  it('creates an org through the Admin API and answers its password once', async () => {
+    const { newOrg } = await import('./fixtures')
+    const org = await newOrg('iso')
+    expect(org.adminPassword).toMatch(/^[A-Za-z0-9]{20}$/)
+    const again = await call('POST', '/adm/v1/orgs', {
+      headers: await adminHeaders(),
+      body: { orgName: org.orgName, admin: { username: 'admin', email: 'a@example.com' } },
+    })
+    expect(again.status).toBe(409)
+    expect(again.body.code).toBe('conflict')
+  })
+
+  it('refuses bad org names with 400 naming the field', async () => {
+    const answer = await call('POST', '/adm/v1/orgs', {
+      headers: await adminHeaders(),
+      body: { orgName: 'bad name!', admin: { username: 'x', email: 'nope' } },
+    })
+    expect(answer.status).toBe(400)
+    const fields = answer.body.details.map((d: { field: string }) => d.field)
+    expect(fields).toEqual(expect.arrayContaining(['orgName', 'admin.username', 'admin.email']))
+  })
+
+  it('refuses incomplete API-key headers with 401', async () => {
+    const answer = await call('POST', '/be/v1/orgs', {
+      headers: { 'x-rockit-api-key': 'rkk_whatever' },
+      body: { orgName: 'zz_zz', admin: { username: 'admin', email: 'a@example.com' } },
+    })
+    expect(answer.status).toBe(401)
+  })
+})
