@@ -46,6 +46,7 @@ const dev = spawn(
     '--port',
     port,
     '--show-interactive-dev-session=false',
+    '--test-scheduled',
     '--var',
     `PUBLIC_URL:${publicUrl}`,
     '--var',
@@ -54,5 +55,22 @@ const dev = spawn(
   ],
   { cwd: root, env: quiet, stdio: 'inherit' },
 )
-for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => dev.kill(signal))
-dev.on('exit', (code) => process.exit(code ?? 0))
+
+// wrangler dev never fires cron triggers by itself; run the cron handler on its schedule.
+const cronEveryMs = 5 * 60 * 1000
+const cron = setInterval(() => {
+  fetch(`http://${host}:${port}/cdn-cgi/handler/scheduled`).catch(() => {
+    // not ready yet or stopping: the next tick tries again
+  })
+}, cronEveryMs)
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    clearInterval(cron)
+    dev.kill(signal)
+  })
+}
+dev.on('exit', (code) => {
+  clearInterval(cron)
+  process.exit(code ?? 0)
+})
