@@ -1,0 +1,284 @@
+/**
+ * Patches between two images of an app: a launcher holding build A's image fetches only the
+ * blocks of B whose content A lacks, plus B's image header, and assembles B's image from both.
+ * Byte layout in docs/image-format.md.
+ */
+import { type BlockHashes, crc32WithoutField, hashAt, hashCount } from './block-hash'
+import {
+  IMAGE_FIXED_HEADER_BYTES,
+  type ImageFile,
+  imageBlockHash,
+  imageHeaderLength,
+  type ParsedImageHeader,
+  parseImageHeader,
+} from './dxf'
+import { type ByteReader, imageLayout, verifyBlock } from './dxf-stream'
+
+/** First 8 bytes of every patch. */
+export const PATCH_MAGIC = new Uint8Array([0x52, 0x4b, 0x50, 0x41, 0x54, 0x00, 0x0d, 0x0a])
+
+/** The version this code writes; readers accept any minor version of the same major. */
+export const PATCH_VERSION = { major: 1, minor: 0 } as const
+
+/** Bytes of a patch's fixed header, which holds `headerLength`. */
+export const PATCH_FIXED_HEADER_BYTES = 64
+
+/** A patch that cannot be read or does not fit the image it is applied to. */
+export class PatchError extends Error {
+  override name = 'PatchError'
+  code: 'badMagic' | 'badVersion' | 'truncated' | 'corrupt' | 'wrongBase' | 'missingBlock'
+
+  constructor(code: PatchError['code'], message: string) {
+    super(message)
+    this.code = code
+  }
+}
+
+/** Which blocks of B a patch must carry. */
+export interface PatchPlan {
+  /** B block indices whose bytes travel in the patch, in B's image order, one per content. */
+  newBlocks: number[]
+  /** B blocks whose content A already has. */
+  reusedBlocks: number
+  /** B blocks whose content is new but equals an earlier new block of the patch. */
+  repeatedBlocks: number
+}
+
+/**
+ * Plans a patch from A to B by block hash. `orderB` (B's block map) sets the order of the new
+ * blocks; without it they follow block index order.
+ */
+export function planPatch(
+  hashesA: BlockHashes,
+  hashesB: BlockHashes,
+  orderB?: Uint32Array,
+): PatchPlan {
+  const known = new Set<string>()
+  for (let block = 0; block < hashCount(hashesA); block++) known.add(hashAt(hashesA, block))
+  const plan: PatchPlan = { newBlocks: [], reusedBlocks: 0, repeatedBlocks: 0 }
+  const carried = new Set<string>()
+  const count = hashCount(hashesB)
+  for (let slot = 0; slot < count; slot++) {
+    const block = orderB ? orderB[slot] : slot
+    const hash = hashAt(hashesB, block)
+    if (known.has(hash)) plan.reusedBlocks++
+    else if (carried.has(hash)) plan.repeatedBlocks++
+    else {
+      carried.add(hash)
+      plan.newBlocks.push(block)
+    }
+  }
+  return plan
+}
+
+/** What {@link encodePatchHeader} needs: A's identity, B's image header, the blocks to carry. */
+export interface PatchHeaderInput {
+  from: Pick<ParsedImageHeader, 'headerCrc32' | 'blockCount'>
+  toHeaderBytes: Uint8Array
+  newBlocks: readonly number[]
+}
+
+/** Encodes everything of a patch before its block data. */
+export function encodePatchHeader(input: PatchHeaderInput): Uint8Array {
+  const to = parseImageHeader(input.toHeaderBytes)
+  const imageHeaderOffset = PATCH_FIXED_HEADER_BYTES
+  const newBlockListOffset = imageHeaderOffset + to.headerLength
+  const headerLength = newBlockListOffset + input.newBlocks.length * 4
+  const bytes = new Uint8Array(headerLength)
+  const view = new DataView(bytes.buffer)
+  let dataLength = 0
+  input.newBlocks.forEach((block, i) => {
+    if (!(block >= 0 && block < to.blockCount)) throw new RangeError(`no block ${block} in B`)
+    view.setUint32(newBlockListOffset + i * 4, block, true)
+    dataLength += to.blockLengths[block]
+  })
+  bytes.set(PATCH_MAGIC, 0)
+  view.setUint16(8, PATCH_VERSION.major, true)
+  view.setUint16(10, PATCH_VERSION.minor, true)
+  view.setUint32(12, to.blockSize, true)
+  view.setUint32(16, input.newBlocks.length, true)
+  view.setUint32(20, headerLength, true)
+  view.setUint32(28, input.from.headerCrc32, true)
+  view.setUint32(32, dataLength % 2 ** 32, true)
+  view.setUint32(36, Math.floor(dataLength / 2 ** 32), true)
+  view.setUint32(40, input.from.blockCount, true)
+  view.setUint32(44, imageHeaderOffset, true)
+  view.setUint32(48, to.headerLength, true)
+  view.setUint32(52, newBlockListOffset, true)
+  bytes.set(input.toHeaderBytes.subarray(0, to.headerLength), imageHeaderOffset)
+  view.setUint32(24, crc32WithoutField(bytes, 24), true)
+  return bytes
+}
+
+/** A patch header, decoded. */
+export interface ParsedPatchHeader {
+  version: { major: number; minor: number }
+  blockSize: number
+  fromHeaderCrc32: number
+  fromBlockCount: number
+  /** B's image header, parsed, and its bytes (the start of B's image). */
+  image: ParsedImageHeader
+  imageHeaderBytes: Uint8Array
+  /** B block indices carried, in the order their bytes follow the header. */
+  newBlocks: Uint32Array
+  headerLength: number
+  dataLength: number
+  /** Size of the whole patch in bytes. */
+  totalBytes: number
+}
+
+/** Reads `headerLength` from the first {@link PATCH_FIXED_HEADER_BYTES} bytes of a patch. */
+export function patchHeaderLength(head: Uint8Array): number {
+  if (head.length < PATCH_FIXED_HEADER_BYTES) {
+    throw new PatchError('truncated', `a patch starts with ${PATCH_FIXED_HEADER_BYTES} bytes`)
+  }
+  if (!PATCH_MAGIC.every((byte, i) => head[i] === byte)) {
+    throw new PatchError('badMagic', 'not a dxf patch (bad magic)')
+  }
+  const view = new DataView(head.buffer, head.byteOffset, head.byteLength)
+  const major = view.getUint16(8, true)
+  if (major !== PATCH_VERSION.major) {
+    throw new PatchError('badVersion', `patch major version ${major} is not supported`)
+  }
+  return view.getUint32(20, true)
+}
+
+/** Decodes a patch header (at least `headerLength` bytes). */
+export function parsePatchHeader(bytes: Uint8Array): ParsedPatchHeader {
+  const headerLength = patchHeaderLength(bytes)
+  if (bytes.length < headerLength) {
+    throw new PatchError(
+      'truncated',
+      `patch header needs ${headerLength} bytes, got ${bytes.length}`,
+    )
+  }
+  const header = bytes.subarray(0, headerLength)
+  const view = new DataView(header.buffer, header.byteOffset, header.byteLength)
+  const storedCrc = view.getUint32(24, true)
+  if (crc32WithoutField(header, 24) !== storedCrc) {
+    throw new PatchError('corrupt', 'patch header CRC mismatch')
+  }
+
+  const u32 = (at: number) => view.getUint32(at, true)
+  const [imageHeaderOffset, imageHeaderBytesLength, listOffset] = [u32(44), u32(48), u32(52)]
+  const count = u32(16)
+  if (
+    imageHeaderOffset + imageHeaderBytesLength > headerLength ||
+    listOffset + count * 4 > headerLength
+  ) {
+    throw new PatchError('corrupt', 'patch header section out of bounds')
+  }
+  const imageHeaderBytes = header.subarray(
+    imageHeaderOffset,
+    imageHeaderOffset + imageHeaderBytesLength,
+  )
+  const image = parseImageHeader(imageHeaderBytes)
+  const newBlocks = new Uint32Array(count)
+  let dataLength = 0
+  for (let i = 0; i < count; i++) {
+    newBlocks[i] = u32(listOffset + i * 4)
+    if (newBlocks[i] >= image.blockCount)
+      throw new PatchError('corrupt', 'patch lists an unknown block')
+    dataLength += image.blockLengths[newBlocks[i]]
+  }
+  if (dataLength !== u32(36) * 2 ** 32 + u32(32)) {
+    throw new PatchError('corrupt', 'patch data length mismatch')
+  }
+  return {
+    version: { major: view.getUint16(8, true), minor: view.getUint16(10, true) },
+    blockSize: u32(12),
+    fromHeaderCrc32: u32(28),
+    fromBlockCount: u32(40),
+    image,
+    imageHeaderBytes,
+    newBlocks,
+    headerLength,
+    dataLength,
+    totalBytes: headerLength + dataLength,
+  }
+}
+
+/** Streams a whole patch: its header, then the carried blocks of B, each checked. */
+export async function* writePatch(
+  patchHeaderBytes: Uint8Array,
+  blockBytesB: (block: number) => Promise<Uint8Array>,
+): AsyncGenerator<Uint8Array> {
+  const patch = parsePatchHeader(patchHeaderBytes)
+  yield patchHeaderBytes.subarray(0, patch.headerLength)
+  for (const block of patch.newBlocks) {
+    const bytes = await blockBytesB(block)
+    await verifyBlock(patch.image, block, bytes)
+    yield bytes
+  }
+}
+
+async function readHeader(read: ByteReader, fixed: number, lengthOf: (head: Uint8Array) => number) {
+  const head = await read(0, fixed)
+  const length = lengthOf(head)
+  return head.length >= length ? head : read(0, length)
+}
+
+/**
+ * Produces B's image from A's image and a patch, as a launcher would: B's header from the
+ * patch, then each slot of B from the patch or from A's image, every block checked.
+ */
+export async function* applyPatch(readA: ByteReader, readPatch: ByteReader) {
+  const a = parseImageHeader(await readHeader(readA, IMAGE_FIXED_HEADER_BYTES, imageHeaderLength))
+  const patch = parsePatchHeader(
+    await readHeader(readPatch, PATCH_FIXED_HEADER_BYTES, patchHeaderLength),
+  )
+  if (patch.fromHeaderCrc32 !== a.headerCrc32 || patch.fromBlockCount !== a.blockCount) {
+    throw new PatchError('wrongBase', 'this patch was made for another image')
+  }
+  const b = patch.image
+  const layoutA = imageLayout(a)
+  const inA = new Map<string, number>()
+  for (let block = 0; block < a.blockCount; block++) {
+    const hash = imageBlockHash(a, block)
+    if (!inA.has(hash)) inA.set(hash, layoutA.slotOfBlock(block))
+  }
+  const inPatch = new Map<string, number>()
+  let at = patch.headerLength
+  for (const block of patch.newBlocks) {
+    inPatch.set(imageBlockHash(b, block), at)
+    at += b.blockLengths[block]
+  }
+
+  yield patch.imageHeaderBytes
+  for (const block of b.order) {
+    const hash = imageBlockHash(b, block)
+    const length = b.blockLengths[block]
+    const patchOffset = inPatch.get(hash)
+    const slotA = inA.get(hash)
+    let bytes: Uint8Array
+    if (patchOffset !== undefined) bytes = await readPatch(patchOffset, length)
+    else if (slotA !== undefined) bytes = await readA(layoutA.slotOffset(slotA), length)
+    else throw new PatchError('missingBlock', `block ${block} of B is in neither A nor the patch`)
+    await verifyBlock(b, block, bytes)
+    yield bytes
+  }
+}
+
+/**
+ * Bytes of B's regular files that are new or differ from the file of the same path in A: the
+ * size a file-level updater would download, reported beside the patch size.
+ */
+export function changedFilesBytes(
+  filesA: readonly ImageFile[],
+  filesB: readonly ImageFile[],
+  hashesA: BlockHashes,
+  hashesB: BlockHashes,
+): number {
+  const byPath = new Map(filesA.filter((f) => f.kind === 'file').map((f) => [f.path, f]))
+  let changed = 0
+  for (const file of filesB) {
+    if (file.kind !== 'file') continue
+    const old = byPath.get(file.path)
+    let same = old !== undefined && old.size === file.size
+    for (let k = 0; same && old && k < file.blockCount; k++) {
+      same = hashAt(hashesA, old.firstBlock + k) === hashAt(hashesB, file.firstBlock + k)
+    }
+    if (!same) changed += file.size
+  }
+  return changed
+}

@@ -1,0 +1,195 @@
+import fs from 'node:fs'
+import path from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { encodeImageHeader, parseImageHeader } from '../../src/engine/dxf'
+import { writeImage } from '../../src/engine/dxf-stream'
+import {
+  applyPatch,
+  changedFilesBytes,
+  encodePatchHeader,
+  parsePatchHeader,
+  planPatch,
+  writePatch,
+} from '../../src/engine/patch'
+import {
+  collect,
+  readTree,
+  referenceHash,
+  rng,
+  scanAll,
+  seededBytes,
+  tarDir,
+  tempDir,
+  writeBuildTree,
+} from './tar-fixtures'
+
+const BLOCK = 4096
+let workDir: string
+
+interface Build {
+  dir: string
+  tar: Uint8Array
+  scan: Awaited<ReturnType<typeof scanAll>>
+  hashes: string[]
+  headerBytes: Uint8Array
+  image: Uint8Array
+}
+
+beforeAll(() => {
+  workDir = tempDir('patch')
+})
+afterAll(() => {
+  fs.rmSync(workDir, { recursive: true, force: true })
+})
+
+function shuffled(count: number, seed: number): Uint32Array {
+  const random = rng(seed)
+  const order = Uint32Array.from({ length: count }, (_, i) => i)
+  for (let i = count - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1))
+    ;[order[i], order[j]] = [order[j], order[i]]
+  }
+  return order
+}
+
+async function imageOf(dir: string, orderSeed?: number): Promise<Build> {
+  const tar = tarDir(dir, 'pax')
+  const scan = await scanAll(tar, BLOCK)
+  const hashes = scan.blocks.map((block) => block.hash)
+  const count = hashes.length
+  const order =
+    orderSeed === undefined
+      ? Uint32Array.from({ length: count }, (_, i) => i)
+      : shuffled(count, orderSeed)
+  const headerBytes = encodeImageHeader({
+    blockSize: BLOCK,
+    files: scan.files,
+    blockHashes: hashes,
+    order,
+  })
+  const blockBytes = async (block: number) => {
+    const { tarOffset, length } = scan.blocks[block]
+    return tar.slice(tarOffset, tarOffset + length)
+  }
+  const image = await collect(writeImage(headerBytes, blockBytes))
+  return { dir, tar, scan, hashes, headerBytes, image }
+}
+
+async function makePatch(a: Build, b: Build) {
+  const headerB = parseImageHeader(b.headerBytes)
+  const plan = planPatch(a.hashes, b.hashes, headerB.order)
+  const patchHeader = encodePatchHeader({
+    from: parseImageHeader(a.headerBytes),
+    toHeaderBytes: b.headerBytes,
+    newBlocks: plan.newBlocks,
+  })
+  const blockBytesB = async (block: number) => {
+    const { tarOffset, length } = b.scan.blocks[block]
+    return b.tar.slice(tarOffset, tarOffset + length)
+  }
+  return { plan, patch: await collect(writePatch(patchHeader, blockBytesB)) }
+}
+
+const reader = (bytes: Uint8Array) => async (offset: number, length: number) =>
+  bytes.slice(offset, offset + length)
+
+/** Block contents of a folder's regular files, hashed by node:crypto from the files on disk. */
+function diskBlocks(build: Build) {
+  const disk = readTree(build.dir)
+  const blocks: Array<{ hash: string; length: number }> = []
+  for (const file of build.scan.files) {
+    if (file.kind !== 'file') continue
+    const bytes = disk.get(file.path)!.bytes!
+    for (let at = 0; at < bytes.length; at += BLOCK) {
+      const piece = bytes.subarray(at, at + BLOCK)
+      blocks.push({ hash: referenceHash(piece), length: piece.length })
+    }
+  }
+  return blocks
+}
+
+describe('patches between builds', () => {
+  let a: Build
+  let b: Build
+
+  beforeAll(async () => {
+    const dirA = path.join(workDir, 'a')
+    const dirB = path.join(workDir, 'b')
+    writeBuildTree(dirA, BLOCK)
+    writeBuildTree(dirB, BLOCK)
+    // B: one block of a file edited, a file grown, a file removed, new files (two with the
+    // same content), and old content under a new name.
+    const exact2 = fs.readFileSync(path.join(dirB, 'data/exact2.bin'))
+    exact2[BLOCK + 10] ^= 0xff
+    fs.writeFileSync(path.join(dirB, 'data/exact2.bin'), exact2)
+    fs.appendFileSync(path.join(dirB, 'data/plus1.bin'), seededBytes(11, 3000))
+    fs.rmSync(path.join(dirB, 'readme.txt'))
+    fs.writeFileSync(path.join(dirB, 'data/new.pak'), seededBytes(12, 3 * BLOCK + 99))
+    fs.writeFileSync(path.join(dirB, 'data/new-copy.pak'), seededBytes(12, 3 * BLOCK + 99))
+    fs.copyFileSync(path.join(dirA, 'data/exact.bin'), path.join(dirB, 'data/moved.bin'))
+    a = await imageOf(dirA)
+    b = await imageOf(dirB, 99)
+  })
+
+  it("turns A's image into exactly B's image", async () => {
+    const { plan, patch } = await makePatch(a, b)
+    const rebuilt = await collect(applyPatch(reader(a.image), reader(patch)))
+    expect(rebuilt.length).toBe(b.image.length)
+    expect(Buffer.from(rebuilt).equals(Buffer.from(b.image))).toBe(true)
+
+    // What the patch must carry, worked out from the files on disk.
+    const inA = new Set(diskBlocks(a).map((block) => block.hash))
+    const carried = new Map<string, number>()
+    let reused = 0
+    for (const block of diskBlocks(b)) {
+      if (inA.has(block.hash)) reused++
+      else carried.set(block.hash, block.length)
+    }
+    const carriedBytes = [...carried.values()].reduce((sum, length) => sum + length, 0)
+    expect(plan.newBlocks).toHaveLength(carried.size)
+    expect(plan.reusedBlocks).toBe(reused)
+    expect(plan.repeatedBlocks).toBe(4)
+
+    const parsed = parsePatchHeader(patch)
+    expect(parsed.totalBytes).toBe(patch.length)
+    expect(parsed.dataLength).toBe(carriedBytes)
+    expect(patch.length).toBe(parsed.headerLength + carriedBytes)
+    expect(patch.length).toBeLessThan(b.image.length / 2)
+  })
+
+  it('reports the bytes of changed files beside the patch size', async () => {
+    const diskA = readTree(a.dir)
+    const diskB = readTree(b.dir)
+    let expected = 0
+    for (const file of b.scan.files) {
+      if (file.kind !== 'file') continue
+      const old = a.scan.files.find((f) => f.path === file.path && f.kind === 'file')
+      const same = old && diskA.get(old.path)!.bytes!.equals(diskB.get(file.path)!.bytes!)
+      if (!same) expected += file.size
+    }
+    const changed = changedFilesBytes(a.scan.files, b.scan.files, a.hashes, b.hashes)
+    expect(changed).toBe(expected)
+    // exact2 (2 blocks), plus1 (grown), new, new-copy and moved.
+    expect(changed).toBe(2 * BLOCK + (BLOCK + 1 + 3000) + 2 * (3 * BLOCK + 99) + BLOCK)
+    const { patch } = await makePatch(a, b)
+    expect(patch.length).toBeLessThan(changed)
+  })
+
+  it('refuses to apply a patch to another image', async () => {
+    const { patch } = await makePatch(a, b)
+    const other = await imageOf(a.dir, 5)
+    await expect(collect(applyPatch(reader(other.image), reader(patch)))).rejects.toMatchObject({
+      code: 'wrongBase',
+    })
+  })
+
+  it('carries no blocks between two orders of the same build', async () => {
+    const reordered = await imageOf(a.dir, 17)
+    const { plan, patch } = await makePatch(a, reordered)
+    expect(plan.newBlocks).toEqual([])
+    expect(plan.reusedBlocks).toBe(a.hashes.length)
+    const rebuilt = await collect(applyPatch(reader(a.image), reader(patch)))
+    expect(Buffer.from(rebuilt).equals(Buffer.from(reordered.image))).toBe(true)
+    expect(parsePatchHeader(patch).dataLength).toBe(0)
+  })
+})
