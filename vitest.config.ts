@@ -26,6 +26,8 @@ export default defineConfig({
                 PUBLIC_URL: 'http://edge.test',
                 ALLOW_PRIVATE_TARGETS: 'true',
                 LOG_LEVEL: 'warn',
+                // Webhook retries come at once instead of after 10 s, 30 s, ... (docs/webhooks.md).
+                EVENT_BACKOFF_SCALE: '0',
               },
               // The pool's queueConsumers replace wrangler.toml's: repeat retries and DLQs here
               // or the dead-letter queues silently vanish in tests (STACK.md).
@@ -39,7 +41,9 @@ export default defineConfig({
                 'rockit-events': {
                   maxBatchSize: 10,
                   maxBatchTimeout: 1,
-                  maxRetries: 100,
+                  // Test-only: 5 retries (production: 100) so a delivery becomes a dead letter
+                  // in seconds; each retry still waits for the 1 s batch timeout.
+                  maxRetries: 5,
                   deadLetterQueue: 'rockit-events-dlq',
                 },
                 'rockit-tasks-dlq': { maxBatchSize: 10, maxBatchTimeout: 1, maxRetries: 3 },
@@ -52,6 +56,7 @@ export default defineConfig({
           name: 'worker',
           include: ['test/worker/**/*.test.ts'],
           setupFiles: ['./test/worker/setup.ts'],
+          globalSetup: ['./test/worker/webhook-global-setup.ts'],
         },
       },
       {

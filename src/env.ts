@@ -23,6 +23,7 @@ export interface Env {
   AUTH_TTL_SEC: string
   UPLOAD_URL_TTL_SEC: string
   LOG_LEVEL: string
+  EVENT_BACKOFF_SCALE: string
 }
 
 const base64Secret = (name: string) =>
@@ -59,6 +60,11 @@ const settingsSchema = z.object({
   AUTH_TTL_SEC: seconds(300),
   UPLOAD_URL_TTL_SEC: seconds(86_400),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).optional().default('info'),
+  EVENT_BACKOFF_SCALE: z
+    .string()
+    .optional()
+    .transform((value) => (value ? Number(value) : 1))
+    .pipe(z.number().min(0).max(1, 'EVENT_BACKOFF_SCALE must be between 0 and 1')),
 })
 
 /** Instance settings, parsed from the Worker's vars and secrets. */
@@ -72,6 +78,8 @@ export interface Settings {
   authTtlSec: number
   uploadUrlTtlSec: number
   logLevel: 'debug' | 'info' | 'warn' | 'error'
+  /** Multiplies the webhook retry delays: 1 in production, 0 in tests (retries at once). */
+  eventBackoffScale: number
 }
 
 /** Thrown when the instance is misconfigured; answered as 503 with the reason. */
@@ -102,6 +110,7 @@ export function settingsOf(env: Env): Settings {
     authTtlSec: value.AUTH_TTL_SEC,
     uploadUrlTtlSec: value.UPLOAD_URL_TTL_SEC,
     logLevel: value.LOG_LEVEL,
+    eventBackoffScale: value.EVENT_BACKOFF_SCALE,
   }
   cache.set(env, settings)
   return settings
