@@ -1,5 +1,7 @@
 /** The handler of each task type. Add a type here when its module exists. */
+import { deployTask } from './deploy'
 import { helloTask } from './hello'
+import { pruneTask } from './prune'
 import { TaskFailure, type TaskHandler, type TaskType } from './types'
 
 function unavailable(type: TaskType): TaskHandler {
@@ -19,6 +21,6 @@ export const taskHandlers: Record<TaskType, TaskHandler> = {
   dltar: unavailable('dltar'),
   mkraw: unavailable('mkraw'),
   mkdxf: unavailable('mkdxf'),
-  deploy: unavailable('deploy'),
-  prune: unavailable('prune'),
+  deploy: deployTask,
+  prune: pruneTask,
 }
