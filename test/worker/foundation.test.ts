@@ -118,6 +118,18 @@ describe('org creation and API-key authentication', () => {
     expect(again.body.code).toBe('conflict')
   })
 
+  it('answers 409, not 500, to the loser of two creates racing for one name', async () => {
+    const headers = await adminHeaders()
+    const body = { orgName: 'race_org', admin: { username: 'admin', email: 'a@example.com' } }
+    const answers = await Promise.all([
+      call('POST', '/adm/v1/orgs', { headers, body }),
+      call('POST', '/adm/v1/orgs', { headers, body }),
+      call('POST', '/adm/v1/orgs', { headers, body }),
+    ])
+    const statuses = answers.map((a) => a.status).sort()
+    expect(statuses).toEqual([201, 409, 409])
+  })
+
   it('refuses bad org names with 400 naming the field', async () => {
     const answer = await call('POST', '/adm/v1/orgs', {
       headers: await adminHeaders(),

@@ -4,6 +4,7 @@
  */
 import { eq } from 'drizzle-orm'
 import { dbOf } from '../../db/client'
+import { isUniqueViolation } from '../../db/errors'
 import { apps } from '../../db/schema'
 import type { Env } from '../../env'
 import { conflict } from '../../http/errors'
@@ -54,7 +55,7 @@ export async function createApp(
         training: JSON.stringify(training),
       })
   } catch (error) {
-    if (String(error).includes('UNIQUE')) throw conflict(`app ${input.name} exists already`)
+    if (isUniqueViolation(error)) throw conflict(`app ${input.name} exists already`)
     throw error
   }
 

@@ -5,6 +5,7 @@
  */
 import { eq } from 'drizzle-orm'
 import { dbOf } from '../../db/client'
+import { isUniqueViolation } from '../../db/errors'
 import { orgs, roles, userRoles, users } from '../../db/schema'
 import type { Env } from '../../env'
 import { conflict } from '../../http/errors'
@@ -68,7 +69,7 @@ export async function createOrg(env: Env, input: CreateOrgInput) {
     ])
   } catch (error) {
     // Two creates racing for one name: the unique index decides, the loser gets a 409.
-    if (String(error).includes('UNIQUE')) throw conflict(`org ${input.orgName} exists already`)
+    if (isUniqueViolation(error)) throw conflict(`org ${input.orgName} exists already`)
     throw error
   }
 

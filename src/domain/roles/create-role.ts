@@ -1,5 +1,6 @@
 /** Creating a role: a name unique in the org, a label, and a grant no wider than the caller's. */
 import { dbOf } from '../../db/client'
+import { isUniqueViolation } from '../../db/errors'
 import { roles } from '../../db/schema'
 import type { Env } from '../../env'
 import { conflict } from '../../http/errors'
@@ -35,8 +36,7 @@ export async function createRole(
       })
   } catch (error) {
     // drizzle wraps the D1 error: the constraint is named in its cause.
-    if (`${error} ${(error as Error).cause}`.includes('UNIQUE'))
-      throw conflict(`role ${input.name} exists already`)
+    if (isUniqueViolation(error)) throw conflict(`role ${input.name} exists already`)
     throw error
   }
   return findRole(env, caller.orgId, input.name)

@@ -5,6 +5,7 @@
  */
 import type { BatchItem } from 'drizzle-orm/batch'
 import { dbOf } from '../../db/client'
+import { isUniqueViolation } from '../../db/errors'
 import { apiKeys, userRoles, users } from '../../db/schema'
 import type { Env } from '../../env'
 import { conflict, invalidParam } from '../../http/errors'
@@ -89,8 +90,7 @@ export async function createUser(
     ])
   } catch (error) {
     // drizzle wraps the D1 error: the constraint is named in its cause.
-    if (`${error} ${(error as Error).cause}`.includes('UNIQUE'))
-      throw conflict(`user ${input.username} exists already`)
+    if (isUniqueViolation(error)) throw conflict(`user ${input.username} exists already`)
     throw error
   }
 
