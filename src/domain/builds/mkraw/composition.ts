@@ -1,0 +1,148 @@
+/**
+ * An image or a patch as mkraw writes it: a header (computed once and kept in a work object)
+ * followed by blocks of the build's tar in a listed order. A step reads any byte range of such
+ * an object from R2 without ever holding the whole: header bytes by range from the work object,
+ * block bytes by range from the tar, neighbouring tar ranges fetched together.
+ */
+import { type BlockGeometry, decodeBlockList, decodeGeometry } from './block-geometry'
+
+/** What a composed object is made of; small, so it rides in the task cursor. */
+export interface Composition {
+  headerKey: string
+  headerBytes: number
+  /** Block indices in object order (u32 little-endian). */
+  listKey: string
+  tarKey: string
+  geometryKey: string
+  blockSize: number
+  blockCount: number
+  totalBytes: number
+}
+
+/** Tar ranges closer than this are fetched as one range and the gap dropped (tar headers). */
+const MAX_GAP_BYTES = 64 * 1024
+
+/** A fetched run never spans more than this. */
+const MAX_RUN_BYTES = 32 * 1024 * 1024
+
+interface Piece {
+  tarOffset: number
+  length: number
+  /** Where the bytes go in the output. */
+  at: number
+}
+
+async function getBytes(bucket: R2Bucket, key: string, range?: R2Range): Promise<Uint8Array> {
+  const object = await bucket.get(key, range ? { range } : undefined)
+  if (!object) throw new Error(`object ${key} is missing`)
+  return new Uint8Array(await object.arrayBuffer())
+}
+
+/** Reads byte ranges of a composed object. */
+export class CompositionReader {
+  /** R2 reads made so far: a Worker invocation has a budget of subrequests. */
+  reads = 0
+
+  private constructor(
+    private readonly bucket: R2Bucket,
+    readonly spec: Composition,
+    private readonly geometry: BlockGeometry,
+    private readonly list: Uint32Array,
+    /** Offset of each list entry inside the block data, plus the total at the end. */
+    private readonly starts: Float64Array,
+  ) {}
+
+  /** Loads the block list and the geometry of `spec` (a few bytes per block). */
+  static async load(bucket: R2Bucket, spec: Composition): Promise<CompositionReader> {
+    const geometry = decodeGeometry(
+      await getBytes(bucket, spec.geometryKey),
+      spec.blockSize,
+      spec.blockCount,
+    )
+    const list = decodeBlockList(await getBytes(bucket, spec.listKey))
+    const starts = new Float64Array(list.length + 1)
+    let offset = 0
+    for (let i = 0; i < list.length; i++) {
+      starts[i] = offset
+      offset += geometry.length[list[i]]
+    }
+    starts[list.length] = offset
+    if (spec.headerBytes + offset !== spec.totalBytes) {
+      throw new Error(`composition of ${spec.headerKey} does not add up to ${spec.totalBytes}`)
+    }
+    return new CompositionReader(bucket, spec, geometry, list, starts)
+  }
+
+  /** Bytes `start .. end - 1` of the object. */
+  async read(start: number, end: number): Promise<Uint8Array> {
+    const { headerBytes, totalBytes } = this.spec
+    if (!(start >= 0 && start <= end && end <= totalBytes)) {
+      throw new RangeError(`range ${start}..${end} is outside ${totalBytes} bytes`)
+    }
+    const out = new Uint8Array(end - start)
+    if (start < headerBytes) {
+      const length = Math.min(end, headerBytes) - start
+      this.reads++
+      out.set(await getBytes(this.bucket, this.spec.headerKey, { offset: start, length }), 0)
+    }
+    const dataStart = Math.max(start, headerBytes) - headerBytes
+    const dataEnd = end - headerBytes
+    if (dataEnd > dataStart) {
+      await this.readPieces(this.piecesOf(dataStart, dataEnd, dataStart + headerBytes - start), out)
+    }
+    return out
+  }
+
+  /** The tar ranges holding block data `from .. to - 1`, written to `out` from `at`. */
+  private piecesOf(from: number, to: number, at: number): Piece[] {
+    const { starts, list, geometry } = this
+    let low = 0
+    let high = list.length - 1
+    while (low < high) {
+      const mid = (low + high + 1) >>> 1
+      if (starts[mid] <= from) low = mid
+      else high = mid - 1
+    }
+    const pieces: Piece[] = []
+    for (let i = low; i < list.length && starts[i] < to; i++) {
+      const block = list[i]
+      const skip = Math.max(from, starts[i]) - starts[i]
+      const length = Math.min(to, starts[i + 1]) - starts[i] - skip
+      if (length <= 0) continue
+      pieces.push({ tarOffset: geometry.tarOffset[block] + skip, length, at })
+      at += length
+    }
+    return pieces
+  }
+
+  private async readPieces(pieces: Piece[], out: Uint8Array) {
+    let i = 0
+    while (i < pieces.length) {
+      const first = pieces[i]
+      let runEnd = first.tarOffset + first.length
+      let j = i + 1
+      while (j < pieces.length) {
+        const next = pieces[j]
+        const gap = next.tarOffset - runEnd
+        const span = next.tarOffset + next.length - first.tarOffset
+        if (gap < 0 || gap > MAX_GAP_BYTES || span > MAX_RUN_BYTES) break
+        runEnd = next.tarOffset + next.length
+        j++
+      }
+      this.reads++
+      const run = await getBytes(this.bucket, this.spec.tarKey, {
+        offset: first.tarOffset,
+        length: runEnd - first.tarOffset,
+      })
+      if (run.length !== runEnd - first.tarOffset) {
+        throw new Error(`tar ${this.spec.tarKey} is shorter than its file table says`)
+      }
+      for (let k = i; k < j; k++) {
+        const piece = pieces[k]
+        const from = piece.tarOffset - first.tarOffset
+        out.set(run.subarray(from, from + piece.length), piece.at)
+      }
+      i = j
+    }
+  }
+}

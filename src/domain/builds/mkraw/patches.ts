@@ -1,0 +1,139 @@
+/**
+ * The patch phase of mkraw: for every earlier build the app keeps, a patch from that build's
+ * image to the new one (the new build's blocks whose content the old build lacks, plus the new
+ * image header), its size, and the size of the files that changed, as a `patches` row.
+ */
+import { and, desc, eq, ne } from 'drizzle-orm'
+import { dbOf } from '../../../db/client'
+import { builds, patches } from '../../../db/schema'
+import { imageHeaderLength, parseImageHeader } from '../../../engine/dxf'
+import { changedFilesBytes, encodePatchHeader, planPatch } from '../../../engine/patch'
+import type { ScanTotals } from '../../../engine/tar-scan'
+import { buildKeys, imageKeys, patchKey } from '../../../storage/keys'
+import { newId } from '../../auth/secrets'
+import type { BuildJob } from '../build-job'
+import { decodeBlockList, encodeBlockList } from './block-geometry'
+import type { Composition } from './composition'
+import { loadBytes, loadFiles } from './image'
+import { type CompositionWrite, planWrite } from './write-composition'
+
+/** A patch as the mkraw result lists it. */
+export interface PatchSummary {
+  fromBuildId: number
+  sizeBytes: number
+  changedFilesBytes: number
+}
+
+/**
+ * The builds to patch from: the newest ready builds of the app that stay kept once this build
+ * is added (`maxBuilds - 1` of them), newest first.
+ */
+export async function patchSources(job: BuildJob): Promise<number[]> {
+  const rows = await dbOf(job.env)
+    .select({ buildId: builds.buildId })
+    .from(builds)
+    .where(
+      and(eq(builds.appId, job.appId), eq(builds.state, 'ready'), ne(builds.buildId, job.buildId)),
+    )
+    .orderBy(desc(builds.buildId))
+    .limit(Math.max(0, job.app.maxBuilds - 1))
+    .all()
+  return rows.map((row) => row.buildId)
+}
+
+async function getRange(bucket: R2Bucket, key: string, length: number): Promise<Uint8Array> {
+  const object = await bucket.get(key, { range: { offset: 0, length } })
+  if (!object) throw new Error(`object ${key} is missing`)
+  return new Uint8Array(await object.arrayBuffer())
+}
+
+/**
+ * Plans the patch from build `fromBuildId`: stores its header and block list, returns the write
+ * of `patch.dxf` and the changed files' size. Null when that build went meanwhile.
+ */
+export async function preparePatch(
+  job: BuildJob,
+  fromBuildId: number,
+  totals: ScanTotals,
+): Promise<{ write: CompositionWrite; changedFilesBytes: number } | null> {
+  const db = dbOf(job.env)
+  const from = await db
+    .select()
+    .from(builds)
+    .where(and(eq(builds.appId, job.appId), eq(builds.buildId, fromBuildId)))
+    .get()
+  if (from?.state !== 'ready' || !from.dxfName) return null
+
+  const { bucket } = job
+  const fromKeys = buildKeys(job.orgId, job.appId, fromBuildId)
+  const fromImage = imageKeys(job.orgId, job.appId, from.dxfName).image
+  const head = await bucket.head(fromImage)
+  if (!head) return null
+  const fixed = await getRange(bucket, fromImage, Math.min(head.size, 64))
+  const fromHeader = parseImageHeader(await getRange(bucket, fromImage, imageHeaderLength(fixed)))
+
+  const fromHashes = await loadBytes(bucket, fromKeys.blocks)
+  const toHashes = await loadBytes(bucket, job.keys.blocks)
+  const order = decodeBlockList(await loadBytes(bucket, job.work.imageList))
+  const plan = planPatch(fromHashes, toHashes, order)
+  const toHeaderBytes = await loadBytes(bucket, job.work.imageHeader)
+  const header = encodePatchHeader({
+    from: fromHeader,
+    toHeaderBytes,
+    newBlocks: plan.newBlocks,
+  })
+  await bucket.put(job.work.patchHeader(fromBuildId), header)
+  await bucket.put(job.work.patchList(fromBuildId), encodeBlockList(plan.newBlocks))
+
+  const fromFiles = await loadFiles(bucket, fromKeys.files)
+  const toFiles = await loadFiles(bucket, job.keys.files)
+  const changed = changedFilesBytes(fromFiles, toFiles, fromHashes, toHashes)
+
+  const lengths = new Uint32Array(totals.blocks)
+  for (const file of toFiles) {
+    for (let k = 0; k < file.blockCount; k++) {
+      lengths[file.firstBlock + k] = Math.min(
+        job.build.blockSize,
+        file.size - k * job.build.blockSize,
+      )
+    }
+  }
+  const dataBytes = plan.newBlocks.reduce((sum, block) => sum + lengths[block], 0)
+  const spec: Composition = {
+    headerKey: job.work.patchHeader(fromBuildId),
+    headerBytes: header.length,
+    listKey: job.work.patchList(fromBuildId),
+    tarKey: job.tarKey,
+    geometryKey: job.work.geometry,
+    blockSize: job.build.blockSize,
+    blockCount: totals.blocks,
+    totalBytes: header.length + dataBytes,
+  }
+  const key = patchKey(job.orgId, job.appId, job.buildId, fromBuildId)
+  return { write: planWrite(spec, key, { sha256: false }), changedFilesBytes: changed }
+}
+
+/** Records a written patch (a rerun overwrites the same row). */
+export async function recordPatch(
+  job: BuildJob,
+  fromBuildId: number,
+  write: CompositionWrite,
+  changed: number,
+): Promise<PatchSummary> {
+  const row = {
+    appId: job.appId,
+    fromBuildId,
+    toBuildId: job.buildId,
+    sizeBytes: write.spec.totalBytes,
+    changedFilesBytes: changed,
+    key: write.key,
+  }
+  await dbOf(job.env)
+    .insert(patches)
+    .values({ id: newId(), ...row })
+    .onConflictDoUpdate({
+      target: [patches.appId, patches.fromBuildId, patches.toBuildId],
+      set: { sizeBytes: row.sizeBytes, changedFilesBytes: changed, key: row.key },
+    })
+  return { fromBuildId, sizeBytes: row.sizeBytes, changedFilesBytes: changed }
+}

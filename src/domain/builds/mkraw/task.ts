@@ -1,0 +1,149 @@
+/**
+ * The `mkraw` task: turns a build's tar into its file and block tables, its first image and its
+ * patches, then makes it current. Each step does one bounded piece and says where the next one
+ * resumes (the cursor); phases in order: scan, scan-finish, image-prepare, image, patch, commit.
+ */
+import { and, eq, inArray } from 'drizzle-orm'
+import { dbOf } from '../../../db/client'
+import { builds } from '../../../db/schema'
+import type { ScanTotals } from '../../../engine/tar-scan'
+import type { StepContext, StepOutcome, TaskHandler } from '../../../tasks/types'
+import { type BuildJob, loadBuildJob } from '../build-job'
+import { cleanupFailedMkraw } from './cleanup'
+import { commitBuild } from './commit'
+import { type ImageSummary, prepareImage, writeProfile } from './image'
+import { type PatchSummary, patchSources, preparePatch, recordPatch } from './patches'
+import { finishScan, type ScanCursor, type ScanFinishCursor, scanStep, startScan } from './scan'
+import { advanceWrite, type CompositionWrite, writeProgress } from './write-composition'
+
+interface Built {
+  totals: ScanTotals
+}
+
+type ImageCursor = Built & { phase: 'image'; write: CompositionWrite }
+
+type PatchCursor = Built & {
+  phase: 'patch'
+  image: ImageSummary
+  sources: number[]
+  /** Index into `sources` of the patch being made. */
+  index: number
+  write?: CompositionWrite
+  changedFilesBytes?: number
+  patches: PatchSummary[]
+}
+
+type CommitCursor = Built & { phase: 'commit'; image: ImageSummary; patches: PatchSummary[] }
+
+type MkrawCursor =
+  | ScanCursor
+  | ScanFinishCursor
+  | (Built & { phase: 'image-prepare' })
+  | ImageCursor
+  | PatchCursor
+  | CommitCursor
+
+const next = (cursor: MkrawCursor, progress: number): StepOutcome => ({
+  kind: 'continue',
+  cursor: cursor as unknown as Record<string, unknown>,
+  progress,
+})
+
+async function begin(job: BuildJob): Promise<StepOutcome> {
+  // A retried task starts over: its build may have been marked failed by the last run.
+  await dbOf(job.env)
+    .update(builds)
+    .set({ state: 'importing' })
+    .where(and(eq(builds.id, job.build.id), inArray(builds.state, ['pending', 'failed'])))
+  return next(await startScan(job), 0)
+}
+
+async function imageStep(job: BuildJob, cursor: ImageCursor): Promise<StepOutcome> {
+  const write = await advanceWrite(job.bucket, cursor.write, job.stepBytes)
+  if (write.stage !== 'done') return next({ ...cursor, write }, 0.4 + 0.4 * writeProgress(write))
+  await writeProfile(job)
+  const image = { dxfName: job.dxfName, sizeBytes: write.spec.totalBytes, sha256: write.sha256! }
+  const sources = await patchSources(job)
+  return next({ phase: 'patch', totals: cursor.totals, image, sources, index: 0, patches: [] }, 0.8)
+}
+
+async function patchStep(job: BuildJob, cursor: PatchCursor): Promise<StepOutcome> {
+  const { sources, index } = cursor
+  const progress = 0.8 + (0.15 * index) / Math.max(1, sources.length)
+  if (index >= sources.length) {
+    const { totals, image, patches } = cursor
+    return next({ phase: 'commit', totals, image, patches }, 0.95)
+  }
+  const from = sources[index]
+  if (!cursor.write) {
+    const planned = await preparePatch(job, from, cursor.totals)
+    if (!planned) return next({ ...cursor, index: index + 1 }, progress)
+    return next({ ...cursor, ...planned }, progress)
+  }
+  const write = await advanceWrite(job.bucket, cursor.write, job.stepBytes)
+  if (write.stage !== 'done') return next({ ...cursor, write }, progress)
+  const patch = await recordPatch(job, from, write, cursor.changedFilesBytes ?? 0)
+  return next(
+    {
+      ...cursor,
+      index: index + 1,
+      write: undefined,
+      changedFilesBytes: undefined,
+      patches: [...cursor.patches, patch],
+    },
+    progress,
+  )
+}
+
+async function step(ctx: StepContext): Promise<StepOutcome> {
+  const job = await loadBuildJob(ctx.env, ctx.task)
+  const cursor = ctx.task.cursor as MkrawCursor | null
+  if (!cursor) return begin(job)
+
+  switch (cursor.phase) {
+    case 'scan': {
+      const moved = await scanStep(ctx, job, cursor)
+      const at = moved.phase === 'scan' ? (moved.checkpoint?.tarOffset ?? 0) : moved.tarBytes
+      return next(moved, (0.4 * at) / Math.max(1, cursor.tarBytes))
+    }
+    case 'scan-finish':
+      await finishScan(job, cursor)
+      return next({ phase: 'image-prepare', totals: cursor.totals }, 0.4)
+    case 'image-prepare': {
+      const write = await prepareImage(job, cursor.totals)
+      return next({ phase: 'image', totals: cursor.totals, write }, 0.4)
+    }
+    case 'image':
+      return imageStep(job, cursor)
+    case 'patch':
+      return patchStep(job, cursor)
+    case 'commit': {
+      const committed = await commitBuild(job, ctx.task)
+      ctx.log.info('build ready', {
+        buildId: job.buildId,
+        current: committed.current,
+        evicted: committed.evicted,
+      })
+      return {
+        kind: 'done',
+        result: {
+          buildId: job.buildId,
+          buildName: job.build.buildName,
+          dxfName: job.dxfName,
+          files: cursor.totals.files,
+          blocks: cursor.totals.blocks,
+          sizeBytes: cursor.totals.sizeBytes,
+          image: cursor.image,
+          patches: cursor.patches,
+          ...committed,
+        },
+      }
+    }
+  }
+}
+
+/** Handler of `mkraw` tasks (params `{buildId, stepBytes?}`; the app is the task's). */
+export const mkrawTask: TaskHandler = {
+  step,
+  onFailed: cleanupFailedMkraw,
+}
