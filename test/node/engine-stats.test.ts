@@ -1,0 +1,177 @@
+import { describe, expect, it } from 'vitest'
+import {
+  NEVER,
+  addTrace,
+  coverage,
+  decodeStats,
+  emptyStats,
+  encodeStats,
+} from '../../src/engine/block-stats'
+import { type BuildModel, buildModel } from '../../src/engine/build-model'
+import { inheritStats } from '../../src/engine/stats-inherit'
+import { serialiseTrace } from '../../src/engine/trace-codec'
+import { parseTrace } from '../../src/engine/trace-parse'
+import type { FirstAccess, TraceRead } from '../../src/engine/trace-types'
+import { filesFor, header, randomInt, randomModel, randomReads, seededRng } from './engine-fixtures'
+
+const KIB = 1024
+
+function trace(pairs: Array<[block: number, tMs: number]>): FirstAccess {
+  const sorted = [...pairs].sort((a, b) => a[1] - b[1] || a[0] - b[0])
+  return {
+    blocks: Uint32Array.from(sorted.map(([block]) => block)),
+    tMs: Uint32Array.from(sorted.map(([, t]) => t)),
+  }
+}
+
+async function parsed(model: BuildModel, reads: TraceRead[]) {
+  const text = serialiseTrace(header('s'), reads)
+  return (await parseTrace(new TextEncoder().encode(text), { model })).firstAccess
+}
+
+describe('block statistics', () => {
+  it('encode and decode to the same statistics', async () => {
+    const rng = seededRng(9)
+    for (let round = 0; round < 20; round++) {
+      const model = randomModel(rng)
+      const stats = emptyStats(model)
+      for (let i = 0; i < 5; i++) {
+        addTrace(
+          stats,
+          model,
+          await parsed(model, randomReads(rng, model, 20)),
+          randomInt(rng, 0, 1e7),
+        )
+      }
+      const copy = decodeStats(encodeStats(stats))
+      expect(copy).toEqual(stats)
+      // Decoding from an unaligned view of a bigger buffer works too.
+      const encoded = encodeStats(stats)
+      const shifted = new Uint8Array(encoded.length + 3)
+      shifted.set(encoded, 3)
+      expect(decodeStats(shifted.subarray(3))).toEqual(stats)
+
+      // Decoded statistics live in the blob's memory and keep taking traces.
+      const blob = encodeStats(stats)
+      const shared = decodeStats(blob)
+      const more = await parsed(model, randomReads(rng, model, 5))
+      addTrace(shared, model, more, 1)
+      addTrace(stats, model, more, 1)
+      expect(decodeStats(encodeStats(shared))).toEqual(stats)
+      expect(decodeStats(blob).count).toEqual(stats.count)
+    }
+    expect(() => decodeStats(new Uint8Array(64))).toThrow(/magic/)
+  })
+
+  it('counts traces and times per block, halving bins that fill up', () => {
+    const model = buildModel(KIB, filesFor(KIB, [['a', 2 * KIB]]))
+    const stats = emptyStats(model)
+    for (let s = 0; s < 600; s++) addTrace(stats, model, trace([[0, s % 3 === 0 ? 200 : 1500]]), 10)
+    expect(stats.count[0]).toBe(600)
+    expect(stats.count[1]).toBe(0)
+    expect(stats.earliestMs[0]).toBe(200)
+    expect(stats.latestMs[0]).toBe(1500)
+    expect(stats.earliestMs[1]).toBe(NEVER)
+    expect(stats.nTraces).toBe(600)
+    expect(stats.traceTimeMs).toBe(6000)
+    const bins = stats.timeBins.subarray(0, 12)
+    expect(Math.max(...bins)).toBeLessThanOrEqual(255)
+    expect(bins[1] / bins[0]).toBeCloseTo(2, 1) // 400 at 1.5 s against 200 under 1 s
+  })
+
+  it('coverage is the share of build bytes in touched blocks', () => {
+    const model = buildModel(
+      KIB,
+      filesFor(KIB, [
+        ['a', 2500],
+        ['b', 500],
+      ]),
+    )
+    const stats = emptyStats(model)
+    expect(coverage(model, stats)).toBe(0)
+    addTrace(
+      stats,
+      model,
+      trace([
+        [2, 0],
+        [3, 5],
+      ]),
+      1,
+    )
+    expect(coverage(model, stats)).toBeCloseTo((452 + 500) / 3000, 10)
+    addTrace(
+      stats,
+      model,
+      trace([
+        [0, 0],
+        [1, 0],
+      ]),
+      1,
+    )
+    expect(coverage(model, stats)).toBe(1)
+  })
+
+  it('a new build inherits by hash, then by path and offset', () => {
+    const hex = (n: number) => n.toString(16).padStart(32, '0')
+    const oldModel = buildModel(
+      KIB,
+      filesFor(KIB, [
+        ['a', 2 * KIB],
+        ['b', 2 * KIB],
+      ]),
+    )
+    const oldStats = emptyStats(oldModel)
+    addTrace(
+      oldStats,
+      oldModel,
+      trace([
+        [0, 10],
+        [1, 20],
+        [2, 30],
+        [3, 40],
+      ]),
+      100,
+    )
+    addTrace(oldStats, oldModel, trace([[3, 50]]), 100)
+    // New build: 'b' moved first; a.bin block 1 changed; 'n' is new with block 0's content.
+    const newModel = buildModel(
+      KIB,
+      filesFor(KIB, [
+        ['b', 2 * KIB],
+        ['a', 2 * KIB],
+        ['n', KIB],
+      ]),
+    )
+    const stats = inheritStats(oldModel, [hex(1), hex(2), hex(3), hex(4)], oldStats, newModel, [
+      hex(3),
+      hex(4),
+      hex(1),
+      hex(99),
+      hex(1),
+    ])
+    expect([...stats.count]).toEqual([1, 2, 1, 1, 1])
+    expect([...stats.earliestMs]).toEqual([30, 40, 10, 20, 10])
+    expect(stats.nTraces).toBe(2)
+    expect(stats.traceTimeMs).toBe(200)
+    // Packed hashes give the same result.
+    const pack = (hashes: string[]) =>
+      Uint8Array.from(hashes.flatMap((h) => h.match(/../g)!.map((b) => Number.parseInt(b, 16))))
+    const packedStats = inheritStats(
+      oldModel,
+      pack([hex(1), hex(2), hex(3), hex(4)]),
+      oldStats,
+      newModel,
+      pack([hex(3), hex(4), hex(1), hex(99), hex(1)]),
+    )
+    expect(packedStats).toEqual(stats)
+    const unmatched = inheritStats(
+      oldModel,
+      [hex(1), hex(2), hex(3), hex(4)],
+      oldStats,
+      buildModel(KIB, filesFor(KIB, [['z', KIB]])),
+      [hex(7)],
+    )
+    expect(unmatched.count[0]).toBe(0)
+    expect(unmatched.earliestMs[0]).toBe(NEVER)
+  })
+})
