@@ -14,7 +14,7 @@ export function base64url(bytes: Uint8Array): string {
 }
 
 /** Standard base64 to bytes. */
-export function fromBase64(value: string): Uint8Array {
+export function fromBase64(value: string): Uint8Array<ArrayBuffer> {
   const binary = atob(value)
   const bytes = new Uint8Array(binary.length)
   for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i)
@@ -35,7 +35,8 @@ export function newSecret(prefix: string): string {
 
 /** Lowercase hex SHA-256 of a string or bytes. */
 export async function sha256Hex(value: string | Uint8Array): Promise<string> {
-  const bytes = typeof value === 'string' ? encoder.encode(value) : value
+  // Never a SharedArrayBuffer here; the cast only narrows the buffer type for WebCrypto.
+  const bytes = (typeof value === 'string' ? encoder.encode(value) : value) as Uint8Array<ArrayBuffer>
   const digest = await crypto.subtle.digest('SHA-256', bytes)
   return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('')
 }
