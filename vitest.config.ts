@@ -56,7 +56,11 @@ export default defineConfig({
           name: 'worker',
           include: ['test/worker/**/*.test.ts'],
           setupFiles: ['./test/worker/setup.ts'],
-          globalSetup: ['./test/worker/webhook-global-setup.ts'],
+          globalSetup: [
+            './test/worker/webhook-global-setup.ts',
+            './test/worker/origins-global-setup.ts',
+            './test/worker/build-server-global-setup.ts',
+          ],
         },
       },
       {

@@ -1,0 +1,118 @@
+/**
+ * Changing a deployment (`PATCH /be/v1/deployments`): only what is sent changes, `null` removes
+ * `label` or `downloadAuth`. Origin fields merge into the stored origin when the type stays the
+ * same; a new `type` replaces the whole origin, so it must come complete. The merged result is
+ * checked like a new one. Fixing credentials here and retrying the failed deploy is the recovery.
+ */
+import { eq } from 'drizzle-orm'
+import type { z } from 'zod'
+import { dbOf, isoNow } from '../../db/client'
+import { deployments } from '../../db/schema'
+import { type Env, settingsOf } from '../../env'
+import { invalidParam } from '../../http/errors'
+import { issueDetails } from '../../http/router'
+import { normalisePrefix, targetRules } from './create-deployment'
+import {
+  type DeploymentRow,
+  findDeployment,
+  storedDownloadAuth,
+  storedOrigin,
+} from './deployment-store'
+import {
+  type DownloadAuthSettings,
+  type downloadAuthPatchSchema,
+  downloadAuthSchema,
+  normaliseOrigin,
+  type OriginSettings,
+  type originPatchSchema,
+  originSchema,
+} from './origin-settings'
+import { openDownloadAuth, openOrigin, sealDownloadAuth, sealOrigin } from './secret-box'
+
+export interface DeploymentChanges {
+  name: string
+  label?: string | null
+  originPrefix?: string
+  origin?: z.infer<typeof originPatchSchema>
+  downloadAuth?: z.infer<typeof downloadAuthPatchSchema> | null
+}
+
+function prefixed(field: string, issues: z.core.$ZodIssue[]) {
+  return issueDetails(issues).map((d) => ({
+    field: d.field === '(body)' ? field : `${field}.${d.field}`,
+    reason: d.reason,
+  }))
+}
+
+/** Merges sent fields over stored ones; a different `type` starts from nothing. */
+function merge<T extends { type: string }>(
+  stored: T | null,
+  sent: Partial<T>,
+): Record<string, unknown> {
+  if (!stored || (sent.type !== undefined && sent.type !== stored.type)) return { ...sent }
+  return { ...stored, ...sent, type: stored.type }
+}
+
+async function openedOrigin(key: string, row: DeploymentRow): Promise<OriginSettings> {
+  const stored = storedOrigin(row)
+  try {
+    return await openOrigin(key, row.id, stored)
+  } catch {
+    // The instance key changed: the old secret is lost, so the PATCH must send it again.
+    const { secretAccessKey: _s, key: _k, ...rest } = stored as unknown as Record<string, unknown>
+    return rest as unknown as OriginSettings
+  }
+}
+
+async function openedAuth(key: string, row: DeploymentRow): Promise<DownloadAuthSettings | null> {
+  const stored = storedDownloadAuth(row)
+  if (!stored) return null
+  try {
+    return await openDownloadAuth(key, row.id, stored)
+  } catch {
+    const { key: _k, ...rest } = stored
+    return rest as DownloadAuthSettings
+  }
+}
+
+/** Applies `changes`; 404 for an unknown name, 400 for an unusable result. */
+export async function modifyDeployment(
+  env: Env,
+  orgId: string,
+  changes: DeploymentChanges,
+): Promise<DeploymentRow> {
+  const row = await findDeployment(env, orgId, changes.name)
+  const key = settingsOf(env).encryptionKey
+  const update: Partial<typeof deployments.$inferInsert> = { updated: isoNow() }
+
+  if (changes.label !== undefined) update.label = changes.label
+  if (changes.originPrefix !== undefined) {
+    update.originPrefix = normalisePrefix(changes.originPrefix)
+    if (update.originPrefix !== row.originPrefix) update.rangeVerified = false
+  }
+
+  if (changes.origin !== undefined) {
+    const merged = merge(await openedOrigin(key, row), changes.origin as Partial<OriginSettings>)
+    const parsed = originSchema.safeParse(merged)
+    if (!parsed.success) throw invalidParam(prefixed('origin', parsed.error.issues))
+    const origin = normaliseOrigin(parsed.data, targetRules(env))
+    if ('problems' in origin) throw invalidParam(origin.problems)
+    update.origin = JSON.stringify(await sealOrigin(key, row.id, origin.settings))
+    update.rangeVerified = false
+  }
+
+  if (changes.downloadAuth === null) update.downloadAuth = null
+  else if (changes.downloadAuth !== undefined) {
+    const merged = merge(
+      await openedAuth(key, row),
+      changes.downloadAuth as Partial<DownloadAuthSettings>,
+    )
+    const parsed = downloadAuthSchema.safeParse(merged)
+    if (!parsed.success) throw invalidParam(prefixed('downloadAuth', parsed.error.issues))
+    update.downloadAuth = JSON.stringify(await sealDownloadAuth(key, row.id, parsed.data))
+  }
+
+  const db = dbOf(env)
+  await db.update(deployments).set(update).where(eq(deployments.id, row.id))
+  return (await db.select().from(deployments).where(eq(deployments.id, row.id)).get())!
+}
