@@ -1,19 +1,37 @@
 import { realpathSync } from 'node:fs'
 import { pathToFileURL } from 'node:url'
 import { type Command, UsageError } from './command'
+import { adminToken } from './commands/admin-token'
+import { appCreate } from './commands/app-create'
 import { buildPack } from './commands/build-pack'
+import { buildUpload } from './commands/build-upload'
+import { deploymentCreate } from './commands/deployment-create'
+import { evalCommand } from './commands/eval'
+import { imageFetch } from './commands/image-fetch'
+import { orgCreate } from './commands/org-create'
 import { traceRecord } from './commands/trace-record'
+import { traceUpload } from './commands/trace-upload'
+import { userCreate } from './commands/user-create'
 
 /** Every command by its words; add one here and it gets `--help` and a line in the list. */
 export const commands: Record<string, Command> = {
+  'admin-token': adminToken,
+  'org create': orgCreate,
+  'user create': userCreate,
+  'app create': appCreate,
+  'deployment create': deploymentCreate,
   'build pack': buildPack,
+  'build upload': buildUpload,
   'trace record': traceRecord,
+  'trace upload': traceUpload,
+  'image fetch': imageFetch,
+  eval: evalCommand,
 }
 
 function commandList(prefix = ''): string {
   const lines = Object.entries(commands)
     .filter(([words]) => words.startsWith(prefix))
-    .map(([words, command]) => `  rockit ${words.padEnd(16)} ${command.summary}`)
+    .map(([words, command]) => `  rockit ${words.padEnd(17)} ${command.summary}`)
   return (
     `Usage: rockit <command> [options]\n\nCommands:\n${lines.join('\n')}\n\n` +
     'Run rockit <command> --help for its options.'
