@@ -1,6 +1,6 @@
 /**
  * Processing an app's collected traces on request (`processTraces` trigger). The app's
- * coordinator decides, so a manual run can never overlap one it started itself.
+ * coordinator decides, so a manual run can never overlap one it started itself (409 then).
  */
 import { coordinatorOf } from '../../coordinator/app-coordinator'
 import type { Env } from '../../env'
@@ -14,6 +14,7 @@ export async function requestProcessing(
 ): Promise<string> {
   const outcome = await coordinatorOf(env, org.name, app.name).processNow({
     orgId: org.id,
+    orgName: org.name,
     appId: app.id,
     appName: app.name,
   })

@@ -89,14 +89,16 @@ export const traceRoutes = createRouter().openapi(upload, async (c) => {
   }
   const contentLength = contentLengthOf(c.req.header('content-length'))
   if (contentLength !== null && contentLength > MAX_TRACE_BYTES) {
+    await c.req.raw.body?.cancel()
     throw tooLarge(`trace body over ${MAX_TRACE_BYTES} bytes`)
   }
   await takeAttempt(c.env, [traceUploadWindow(app.id)])
 
   const body = c.req.raw.body
-  if (!body) throw new ApiError(422, 'unprocessable', 'line 1: the trace is empty', {
-    details: [{ line: 1, reason: 'the trace is empty: the header is missing' }],
-  })
+  if (!body)
+    throw new ApiError(422, 'unprocessable', 'line 1: the trace is empty', {
+      details: [{ line: 1, reason: 'the trace is empty: the header is missing' }],
+    })
   const accepted = await acceptTrace(c.env, org, app, { body, contentLength }, c.var.log)
   return accepted.duplicate
     ? c.json(success('trace received before', { traceId: accepted.traceId }), 200)

@@ -1,0 +1,237 @@
+/**
+ * Accepting a trace upload (API.md section 6): check it against the build its header names,
+ * keep the original and the normalised form in R2 and a row in D1, all before answering, then
+ * tell the app's coordinator. The same session uploaded again answers with the first trace.
+ */
+import { and, eq } from 'drizzle-orm'
+import { dbOf } from '../../db/client'
+import { builds, traces } from '../../db/schema'
+import { encodeNormalisedTrace } from '../../engine/trace-codec'
+import { TraceError, TraceLimitError } from '../../engine/trace-errors'
+import { MAX_TRACE_BYTES, MAX_TRACE_READS, type ParsedTrace } from '../../engine/trace-parse'
+import type { TraceHeader } from '../../engine/trace-types'
+import type { Env } from '../../env'
+import { ApiError, badLine, tooLarge } from '../../http/errors'
+import type { Logger } from '../../http/log'
+import { traceKeys } from '../../storage/keys'
+import type { AppRow } from '../apps/find-app'
+import { newId } from '../auth/secrets'
+import { announceTraces } from '../training/announce'
+import { loadBuildModel, loadImageOrder, MissingBuildData } from '../training/build-store'
+import { type TraceTarget, readTrace } from './read-trace'
+
+/** A trace body as the request brings it. */
+export interface TraceUpload {
+  body: ReadableStream<Uint8Array>
+  /** Content-Length when the client sent one (the body is then streamed straight to R2). */
+  contentLength: number | null
+}
+
+/** What the upload came to. */
+export interface AcceptedTrace {
+  traceId: string
+  /** True when this session had been uploaded before: nothing new was stored. */
+  duplicate: boolean
+}
+
+type BuildRow = typeof builds.$inferSelect
+
+async function keptBuild(env: Env, app: AppRow, header: TraceHeader): Promise<BuildRow> {
+  const byName = header.buildName !== undefined
+  if (!byName && app.iCurBuild === null) {
+    throw new TraceError(1, 'the app has no current build yet; name one with buildName')
+  }
+  const build = await dbOf(env)
+    .select()
+    .from(builds)
+    .where(
+      and(
+        eq(builds.appId, app.id),
+        byName
+          ? eq(builds.buildName, header.buildName as string)
+          : eq(builds.buildId, app.iCurBuild as number),
+        eq(builds.state, 'ready'),
+      ),
+    )
+    .get()
+  if (!build) {
+    throw new TraceError(
+      1,
+      byName
+        ? `buildName ${JSON.stringify(header.buildName)} is not a kept build of the app`
+        : 'the current build of the app is not ready',
+    )
+  }
+  return build
+}
+
+async function targetOf(env: Env, build: BuildRow): Promise<TraceTarget> {
+  try {
+    const model = await loadBuildModel(env, build)
+    if (!build.dxfName) return { model }
+    const image = await loadImageOrder(env, build.orgId, build.appId, build.dxfName)
+    return { model, imageOrder: image.order, imageBase: image.headerLength }
+  } catch (error) {
+    if (error instanceof MissingBuildData) {
+      throw new TraceError(
+        1,
+        `build ${build.buildName} has no block tables to check traces against`,
+      )
+    }
+    throw error
+  }
+}
+
+/** Reads the whole body up to `max` bytes (for a body sent without Content-Length). */
+async function bodyBytes(body: ReadableStream<Uint8Array>, max: number): Promise<Uint8Array> {
+  const pieces: Uint8Array[] = []
+  let total = 0
+  for await (const piece of body) {
+    total += piece.length
+    if (total > max) throw tooLarge(`trace body over ${max} bytes`)
+    pieces.push(piece)
+  }
+  const bytes = new Uint8Array(total)
+  let at = 0
+  for (const piece of pieces) {
+    bytes.set(piece, at)
+    at += piece.length
+  }
+  return bytes
+}
+
+function singleChunk(bytes: Uint8Array): ReadableStream<Uint8Array> {
+  return new ReadableStream({
+    start(controller) {
+      controller.enqueue(bytes)
+      controller.close()
+    },
+  })
+}
+
+/**
+ * Starts keeping the original body in R2 while the parser reads it. With a Content-Length the
+ * body is split and streamed; without one it is read into memory first (bounded).
+ */
+async function keepOriginal(env: Env, upload: TraceUpload, rawKey: string) {
+  const options = { customMetadata: { kind: 'trace-original' } }
+  if (upload.contentLength === null) {
+    const bytes = await bodyBytes(upload.body, MAX_TRACE_BYTES)
+    return {
+      parseInput: singleChunk(bytes),
+      stored: env.BUCKET.put(rawKey, bytes, options),
+      abort: () => {},
+    }
+  }
+  const [toParse, toStore] = upload.body.tee()
+  const fixed = new FixedLengthStream(upload.contentLength)
+  const abort = new AbortController()
+  const piped = toStore.pipeTo(fixed.writable, { signal: abort.signal })
+  const stored = Promise.all([env.BUCKET.put(rawKey, fixed.readable, options), piped])
+  return { parseInput: toParse, stored, abort: () => abort.abort() }
+}
+
+function asApiError(error: unknown): unknown {
+  if (error instanceof TraceError) return badLine(error.line, error.reason)
+  if (error instanceof TraceLimitError) return tooLarge(error.message)
+  return error
+}
+
+async function existingTrace(env: Env, appId: string, sessionId: string) {
+  return dbOf(env)
+    .select({ id: traces.id })
+    .from(traces)
+    .where(and(eq(traces.appId, appId), eq(traces.sessionId, sessionId)))
+    .get()
+}
+
+/**
+ * Checks and stores one trace of `app`. Throws the API's 422 (a line that does not fit its
+ * build), 413 (over the limits) or 400 (a body shorter or longer than its Content-Length).
+ */
+export async function acceptTrace(
+  env: Env,
+  org: { id: string; name: string },
+  app: AppRow,
+  upload: TraceUpload,
+  log: Logger,
+): Promise<AcceptedTrace> {
+  const traceId = newId()
+  const keys = traceKeys(org.id, app.id, traceId)
+  let build: BuildRow | undefined
+  const original = await keepOriginal(env, upload, keys.raw)
+
+  let parsed: ParsedTrace
+  try {
+    parsed = await readTrace(
+      original.parseInput,
+      async (header) => {
+        build = await keptBuild(env, app, header)
+        return targetOf(env, build)
+      },
+      { maxBytes: MAX_TRACE_BYTES, maxReads: MAX_TRACE_READS },
+    )
+  } catch (error) {
+    original.abort()
+    await original.stored.catch(() => {})
+    await env.BUCKET.delete(keys.raw)
+    throw asApiError(error)
+  }
+  try {
+    await original.stored
+  } catch (error) {
+    await env.BUCKET.delete(keys.raw)
+    log.warn('trace body not stored', { error: String(error) })
+    throw new ApiError(400, 'invalidParam', 'the body does not match its Content-Length')
+  }
+
+  const known = await existingTrace(env, app.id, parsed.header.sessionId)
+  if (known) {
+    await env.BUCKET.delete(keys.raw)
+    return { traceId: known.id, duplicate: true }
+  }
+
+  const kept = build as BuildRow
+  await env.BUCKET.put(
+    keys.normalised,
+    encodeNormalisedTrace({ header: parsed.header, firstAccess: parsed.firstAccess }),
+  )
+  const inserted = await dbOf(env)
+    .insert(traces)
+    .values({
+      id: traceId,
+      orgId: org.id,
+      appId: app.id,
+      buildId: kept.buildId,
+      sessionId: parsed.header.sessionId,
+      durationMs: parsed.durationMs,
+      reads: parsed.reads,
+      blocksTouched: parsed.firstAccess.blocks.length,
+      firstSession: parsed.header.firstSession ?? null,
+      rawKey: keys.raw,
+      normKey: keys.normalised,
+    })
+    .onConflictDoNothing()
+    .returning({ id: traces.id })
+  if (inserted.length === 0) {
+    // Another upload of the same session won the race: keep its trace, drop this copy.
+    await env.BUCKET.delete([keys.raw, keys.normalised])
+    const first = await existingTrace(env, app.id, parsed.header.sessionId)
+    return { traceId: first?.id ?? traceId, duplicate: true }
+  }
+
+  log.info('trace accepted', {
+    traceId,
+    buildId: kept.buildId,
+    reads: parsed.reads,
+    blocks: parsed.firstAccess.blocks.length,
+    bytes: parsed.textBytes,
+  })
+  await announceTraces(
+    env,
+    { orgId: org.id, orgName: org.name, appId: app.id, appName: app.name },
+    [traceId],
+    log,
+  )
+  return { traceId, duplicate: false }
+}

@@ -1,0 +1,266 @@
+/**
+ * Reads an uploaded trace file as a stream: decompress when it is gzip, read line 1 (the
+ * header) to learn which build the trace belongs to, then let the engine check every line
+ * against that build. Lines are bounded in length as they stream, so neither a line without
+ * an end nor a gzip bomb is ever held in memory.
+ */
+import type { BuildModel } from '../../engine/build-model'
+import { TraceError, TraceLimitError } from '../../engine/trace-errors'
+import { type ParsedTrace, parseHeader, parseTrace } from '../../engine/trace-parse'
+import type { TraceHeader } from '../../engine/trace-types'
+
+/** Longest line accepted (the header included); a read line is a few hundred bytes. */
+export const MAX_LINE_BYTES = 64 * 1024
+
+/** The build a header names, as the engine needs it to check the reads. */
+export interface TraceTarget {
+  model: BuildModel
+  /** The order of the image a launcher streams, for reads by image offset (`"@"`). */
+  imageOrder?: Uint32Array
+  /** Offset of that image's block data in `image.dxf` (its header length). */
+  imageBase?: number
+}
+
+/** Limits of {@link readTrace}. */
+export interface ReadTraceOptions {
+  maxBytes: number
+  maxReads: number
+}
+
+const NEWLINE = 0x0a
+
+/**
+ * Gzip-inflated bytes of `compressed`. Fed by hand rather than piped: with a pipe, data that
+ * is cut or corrupt also fails the pipe's internal close, which workerd reports as an
+ * unhandled rejection beside the error the reader sees.
+ */
+function inflated(compressed: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
+  const gunzip = new DecompressionStream('gzip') as ReadableWritablePair<Uint8Array>
+  const writer = gunzip.writable.getWriter()
+  const reader = compressed.getReader()
+  const feed = async () => {
+    for (;;) {
+      const { done, value } = await reader.read()
+      if (done) break
+      await writer.write(value)
+    }
+    await writer.close()
+  }
+  feed().catch((error) => {
+    writer.abort(error).catch(() => {})
+    reader.cancel(error).catch(() => {})
+  })
+  return gunzip.readable
+}
+
+/**
+ * What goes wrong in the stream before the parser sees it: a line over the limit, or gzip data
+ * that stops inflating. Either ends the stream where it happens and names the line; the
+ * first problem wins.
+ */
+class StreamCheck {
+  error: TraceError | undefined
+  private line = 1
+  private lineBytes = 0
+  private corrupt = false
+
+  /** Passes bytes on, counting lines; ends the stream at the first line over the limit. */
+  lines(): TransformStream<Uint8Array, Uint8Array> {
+    return new TransformStream({
+      transform: (chunk, controller) => {
+        if (this.error) return
+        let from = 0
+        for (;;) {
+          const newline = chunk.indexOf(NEWLINE, from)
+          const end = newline === -1 ? chunk.length : newline
+          this.lineBytes += end - from
+          if (this.lineBytes > MAX_LINE_BYTES) {
+            this.error = new TraceError(this.line, `line is longer than ${MAX_LINE_BYTES} bytes`)
+            controller.terminate()
+            return
+          }
+          if (newline === -1) break
+          this.line++
+          this.lineBytes = 0
+          from = newline + 1
+        }
+        controller.enqueue(chunk)
+      },
+      // Runs once every byte before the break has been counted, so the line is exact.
+      flush: () => {
+        if (this.corrupt && !this.error) {
+          this.error = new TraceError(this.line, 'the gzip data is corrupt')
+        }
+      },
+    })
+  }
+
+  /** The inflated text of `compressed`, ending where the gzip data breaks. */
+  inflate(compressed: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
+    const reader = inflated(compressed).getReader()
+    return new ReadableStream<Uint8Array>({
+      pull: async (controller) => {
+        try {
+          const { done, value } = await reader.read()
+          if (done) controller.close()
+          else controller.enqueue(value)
+        } catch {
+          this.corrupt = true
+          controller.close()
+        }
+      },
+      cancel: (reason) => reader.cancel(reason),
+    })
+  }
+}
+
+async function startsWithGzip(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+): Promise<{ head: Uint8Array; gzip: boolean }> {
+  let head: Uint8Array = new Uint8Array(0)
+  while (head.length < 2) {
+    const { done, value } = await reader.read()
+    if (done) break
+    head = concat([head, value])
+  }
+  return { head, gzip: head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b }
+}
+
+function concat(pieces: Uint8Array[]): Uint8Array {
+  const bytes = new Uint8Array(pieces.reduce((sum, piece) => sum + piece.length, 0))
+  let at = 0
+  for (const piece of pieces) {
+    bytes.set(piece, at)
+    at += piece.length
+  }
+  return bytes
+}
+
+/** A stream of `head` followed by whatever `reader` still gives. */
+function prepend(head: Uint8Array, reader: ReadableStreamDefaultReader<Uint8Array>) {
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      if (head.length > 0) controller.enqueue(head)
+    },
+    async pull(controller) {
+      const { done, value } = await reader.read()
+      if (done) controller.close()
+      else controller.enqueue(value)
+    },
+    cancel(reason) {
+      return reader.cancel(reason)
+    },
+  })
+}
+
+/**
+ * Rejects with `TraceLimitError` as soon as `compressed` inflates past `maxBytes`. Inflating
+ * alone is fast, so a gzip bomb is caught before any of its lines is checked.
+ */
+async function inflatedSizeCheck(
+  compressed: ReadableStream<Uint8Array>,
+  maxBytes: number,
+): Promise<void> {
+  const reader = inflated(compressed).getReader()
+  let total = 0
+  try {
+    for (;;) {
+      const { done, value } = await reader.read()
+      if (done) return
+      total += value.length
+      if (total > maxBytes) throw new TraceLimitError('tooLarge', maxBytes)
+    }
+  } catch (error) {
+    if (error instanceof TraceLimitError) throw error
+    // Corrupt gzip: the parser names the line where it breaks.
+  } finally {
+    reader.cancel().catch(() => {})
+  }
+}
+
+/**
+ * The plain text stream of a body that may be gzip (detected by its magic bytes), and for gzip
+ * a check that inflates a copy and rejects once the text would pass `maxBytes`.
+ */
+async function plainText(body: ReadableStream<Uint8Array>, check: StreamCheck, maxBytes: number) {
+  const reader = body.getReader()
+  const { head, gzip } = await startsWithGzip(reader)
+  const stream = prepend(head, reader)
+  if (!gzip) return { text: stream, sizeCheck: undefined }
+  const [toParse, toCount] = stream.tee()
+  return { text: check.inflate(toParse), sizeCheck: inflatedSizeCheck(toCount, maxBytes) }
+}
+
+/** Reads up to the end of line 1; returns its bytes and everything read past it. */
+async function readFirstLine(reader: ReadableStreamDefaultReader<Uint8Array>) {
+  const pieces: Uint8Array[] = []
+  for (;;) {
+    const chunk = await reader.read()
+    if (chunk.done) break
+    pieces.push(chunk.value)
+    if (chunk.value.includes(NEWLINE)) break
+  }
+  const read = concat(pieces)
+  const newline = read.indexOf(NEWLINE)
+  const line = newline === -1 ? read : read.subarray(0, newline)
+  return { read, line }
+}
+
+function headerOf(line: Uint8Array): TraceHeader {
+  if (line.length === 0) throw new TraceError(1, 'the trace is empty: the header is missing')
+  let text: string
+  try {
+    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(line)
+  } catch {
+    throw new TraceError(1, 'the text is not valid UTF-8')
+  }
+  return parseHeader(text.endsWith('\r') ? text.slice(0, -1) : text)
+}
+
+/**
+ * Parses a trace upload. `target` is asked for the build once the header is known (it throws
+ * a {@link TraceError} on line 1 when the header names no usable build). Throws
+ * `TraceError` (a line that does not fit) or `TraceLimitError` (over `maxBytes` or
+ * `maxReads`).
+ */
+export async function readTrace(
+  body: ReadableStream<Uint8Array>,
+  target: (header: TraceHeader) => Promise<TraceTarget>,
+  options: ReadTraceOptions,
+): Promise<ParsedTrace> {
+  const check = new StreamCheck()
+  const { text, sizeCheck } = await plainText(body, check, options.maxBytes)
+  const reader = text.pipeThrough(check.lines()).getReader()
+
+  const parse = async () => {
+    const first = await readFirstLine(reader)
+    if (check.error) throw check.error
+    const { model, imageOrder, imageBase } = await target(headerOf(first.line))
+
+    let parsed: ParsedTrace
+    try {
+      parsed = await parseTrace(prepend(first.read, reader), {
+        model,
+        imageOrder,
+        imageBase,
+        gzip: false,
+        maxBytes: options.maxBytes,
+        maxReads: options.maxReads,
+      })
+    } catch (error) {
+      throw check.error ?? error
+    }
+    if (check.error) throw check.error
+    return parsed
+  }
+
+  try {
+    // Counting the inflated size first costs one fast pass and keeps the compressed body
+    // (the tee's queue) in memory meanwhile; a bomb is refused before any line is checked.
+    if (sizeCheck) await sizeCheck
+    return await parse()
+  } catch (error) {
+    reader.cancel().catch(() => {})
+    throw error
+  }
+}

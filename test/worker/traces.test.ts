@@ -1,0 +1,312 @@
+import { env } from 'cloudflare:workers'
+import { eq } from 'drizzle-orm'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { dbOf } from '../../src/db/client'
+import { traces } from '../../src/db/schema'
+import { TRACE_UPLOAD_LIMIT } from '../../src/domain/traces/upload-limits'
+import { decodeNormalisedTrace } from '../../src/engine/trace-codec'
+import { buildIdText, imageKeys } from '../../src/storage/keys'
+import { readImageHeader } from './build-fixtures'
+import { newOrg, type OrgFixture } from './fixtures'
+import { type Answer, call } from './helpers'
+import {
+  appWithBuild,
+  BLOCK,
+  gzip,
+  playedSession,
+  sessionId,
+  type TrainingApp,
+  traceFile,
+  traceHeaders,
+  uploadTrace,
+} from './training-fixtures'
+
+let org: OrgFixture
+let app: TrainingApp
+
+beforeAll(async () => {
+  org = await newOrg('traces')
+  app = await appWithBuild(org)
+}, 60_000)
+
+/** Expects a 422 naming `line` in the details and the message. */
+function expectBadLine(answer: Answer, line: number, reason: RegExp) {
+  expect(answer.status, JSON.stringify(answer.body)).toBe(422)
+  expect(answer.body.code).toBe('unprocessable')
+  expect(answer.body.message).toContain(`line ${line}`)
+  expect(answer.body.details).toHaveLength(1)
+  expect(answer.body.details[0].line).toBe(line)
+  expect(answer.body.details[0].reason).toMatch(reason)
+}
+
+describe('POST /client/v1/traces accepts a trace and keeps it', () => {
+  it('answers 202 with a traceId only once the trace is in D1 and R2', async () => {
+    const id = sessionId()
+    const answer = await uploadTrace(app, traceFile(playedSession(1), { sessionId: id }))
+    expect(answer.status, JSON.stringify(answer.body)).toBe(202)
+    expect(answer.body).toMatchObject({ status: 'success', traceId: expect.any(String) })
+    expect(answer.body.message).toEqual(expect.any(String))
+
+    const row = await dbOf(env)
+      .select()
+      .from(traces)
+      .where(eq(traces.id, answer.body.traceId))
+      .get()
+    expect(row).toMatchObject({
+      appId: app.appId,
+      buildId: app.buildId,
+      sessionId: id,
+      reads: 3,
+      durationMs: 600_000,
+    })
+    // boot.bin (2 blocks) + late.pak (12 blocks) + 4 blocks of a pack.
+    expect(row?.blocksTouched).toBe(18)
+    const raw = await env.BUCKET.get(row!.rawKey)
+    expect(await raw?.text()).toContain(`"sessionId":"${id}"`)
+    const normalised = await env.BUCKET.get(row!.normKey)
+    const decoded = decodeNormalisedTrace(new Uint8Array(await normalised!.arrayBuffer()))
+    expect(decoded.header.sessionId).toBe(id)
+    expect(decoded.firstAccess.blocks.length).toBe(18)
+  })
+
+  it('answers the same session again with 200 and the first traceId, storing nothing new', async () => {
+    const body = traceFile(playedSession(2))
+    const first = await uploadTrace(app, body)
+    expect(first.status).toBe(202)
+    const again = await uploadTrace(app, body)
+    expect(again.status).toBe(200)
+    expect(again.body).toMatchObject({ status: 'success', traceId: first.body.traceId })
+    const rows = await dbOf(env).select().from(traces).where(eq(traces.appId, app.appId)).all()
+    expect(
+      rows.filter((row) => row.sessionId === JSON.parse(body.split('\n')[0]).sessionId),
+    ).toHaveLength(1)
+  })
+
+  it('takes a gzip body sent with Content-Encoding: gzip', async () => {
+    const answer = await uploadTrace(app, await gzip(traceFile(playedSession(3))), {
+      'content-encoding': 'gzip',
+    })
+    expect(answer.status, JSON.stringify(answer.body)).toBe(202)
+    const row = await dbOf(env)
+      .select()
+      .from(traces)
+      .where(eq(traces.id, answer.body.traceId))
+      .get()
+    expect(row?.blocksTouched).toBe(18)
+  })
+
+  it('maps reads by image offset ("@") through the current image', async () => {
+    // Image offsets count from the start of image.dxf: its block data follows the header.
+    const key = imageKeys(app.orgId, app.appId, `dxf-${buildIdText(app.buildId)}-01`).image
+    const { headerLength } = await readImageHeader(key)
+    const answer = await uploadTrace(app, traceFile([[0, '@', headerLength, BLOCK]]))
+    expect(answer.status, JSON.stringify(answer.body)).toBe(202)
+    const row = await dbOf(env)
+      .select()
+      .from(traces)
+      .where(eq(traces.id, answer.body.traceId))
+      .get()
+    expect(row?.blocksTouched).toBe(1)
+  })
+
+  it('takes a trace of a kept build named in the header', async () => {
+    const answer = await uploadTrace(app, traceFile(playedSession(4), { buildName: app.buildName }))
+    expect(answer.status).toBe(202)
+  })
+})
+
+describe('POST /client/v1/traces refuses a trace that does not fit its build with 422', () => {
+  it('names an unknown path', async () => {
+    const answer = await uploadTrace(
+      app,
+      traceFile([
+        [0, 'game/boot.bin', 0, 10],
+        [1, 'game/nothing.pak', 0, 10],
+      ]),
+    )
+    expectBadLine(answer, 3, /unknown path "game\/nothing.pak"/)
+  })
+
+  it('names a read past the end of its file', async () => {
+    const answer = await uploadTrace(app, traceFile([[0, 'game/boot.bin', 2 * BLOCK - 5, 10]]))
+    expectBadLine(answer, 2, /read outside "game\/boot.bin"/)
+  })
+
+  it('names a time going back', async () => {
+    const answer = await uploadTrace(
+      app,
+      traceFile([
+        [100, 'game/boot.bin', 0, 10],
+        [200, 'game/boot.bin', 10, 10],
+        [150, 'game/boot.bin', 20, 10],
+      ]),
+    )
+    expectBadLine(answer, 4, /time goes back/)
+  })
+
+  it('names a broken line', async () => {
+    const text = `${traceFile([[0, 'game/boot.bin', 0, 10]])}[1, "game/boot.bin", 0\n`
+    expectBadLine(await uploadTrace(app, text), 3, /not valid JSON/)
+  })
+
+  it('names line 1 for a header that is not a trace header', async () => {
+    expectBadLine(await uploadTrace(app, '{"format":"other"}\n'), 1, /format/)
+    expectBadLine(await uploadTrace(app, ''), 1, /empty|header/)
+  })
+
+  it('names line 1 for a build the app does not keep', async () => {
+    const answer = await uploadTrace(app, traceFile(playedSession(1), { buildName: 'build-9999' }))
+    expectBadLine(answer, 1, /build-9999.*not a kept build/)
+  })
+
+  it('names a line longer than any read line can be', async () => {
+    const text = `${traceFile([[0, 'game/boot.bin', 0, 10]])}${'['.repeat(100_000)}\n`
+    expectBadLine(await uploadTrace(app, text), 3, /longer than/)
+  })
+
+  it('names the line where gzip data breaks off', async () => {
+    const whole = await gzip(traceFile(playedSession(1)))
+    const broken = whole.slice()
+    broken.fill(0xff, 30)
+    const answer = await uploadTrace(app, broken, { 'content-encoding': 'gzip' })
+    expectBadLine(answer, 1, /gzip data is corrupt/)
+
+    const reads: [number, string, number, number][] = []
+    for (let i = 0; i < 2000; i++) reads.push([i, 'game/boot.bin', i % BLOCK, 1])
+    const long = await gzip(traceFile(reads))
+    const cut = long.slice(0, long.length - 12)
+    const late = await uploadTrace(app, cut, { 'content-encoding': 'gzip' })
+    expect(late.status).toBe(422)
+    expect(late.body.details[0].reason).toMatch(/gzip data is corrupt/)
+    expect(late.body.details[0].line).toBeGreaterThan(100)
+  })
+
+  it('names an image read that falls in the image header', async () => {
+    expectBadLine(await uploadTrace(app, traceFile([[0, '@', 0, 10]])), 2, /outside the image/)
+  })
+
+  it('stores nothing for a refused trace', async () => {
+    const id = sessionId()
+    await uploadTrace(app, traceFile([[0, 'nope', 0, 1]], { sessionId: id }))
+    const rows = await dbOf(env).select().from(traces).where(eq(traces.sessionId, id)).all()
+    expect(rows).toHaveLength(0)
+  })
+})
+
+describe('POST /client/v1/traces limits', () => {
+  it('refuses more than 2,000,000 reads with 413', async () => {
+    const line = '[0,"game/boot.bin",0,1]\n'
+    const text = traceFile([]) + line.repeat(2_000_001)
+    const answer = await uploadTrace(app, await gzip(text), { 'content-encoding': 'gzip' })
+    expect(answer.status, JSON.stringify(answer.body)).toBe(413)
+    expect(answer.body.message).toMatch(/2000000 reads/)
+  }, 60_000)
+
+  it('refuses a body announced over 64 MiB with 413 before reading it', async () => {
+    const size = 64 * 1024 * 1024 + 1
+    let pulled = 0
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        const chunk = new Uint8Array(Math.min(1024 * 1024, size - pulled))
+        pulled += chunk.length
+        controller.enqueue(chunk)
+        if (pulled === size) controller.close()
+      },
+    })
+    const answer = await uploadTrace(app, body, {
+      'content-encoding': 'gzip',
+      'content-length': String(size),
+    })
+    expect(answer.status).toBe(413)
+    expect(answer.body.code).toBe('tooLarge')
+    expect(pulled).toBeLessThan(size)
+  })
+
+  it('stops a small gzip that inflates past 64 MiB with 413, quickly', async () => {
+    const header = traceFile([])
+    const blank = new Uint8Array(70 * 1024 * 1024).fill(0x0a)
+    const whole = new Uint8Array(header.length + blank.length)
+    whole.set(new TextEncoder().encode(header))
+    whole.set(blank, header.length)
+    const bomb = await gzip(whole)
+    expect(bomb.length).toBeLessThan(1024 * 1024)
+
+    const started = Date.now()
+    const answer = await uploadTrace(app, bomb, { 'content-encoding': 'gzip' })
+    expect(answer.status, JSON.stringify(answer.body)).toBe(413)
+    expect(answer.body.message).toMatch(/larger than 67108864 bytes/)
+    expect(Date.now() - started).toBeLessThan(5_000)
+  }, 60_000)
+})
+
+describe('POST /client/v1/traces refusals before the body', () => {
+  it('answers 401 for a wrong or missing trace key, naming nothing', async () => {
+    const wrong = await uploadTrace(app, traceFile(playedSession(1)), {
+      'x-rockit-trace-key': 'rkt_not-the-key',
+    })
+    expect(wrong.status).toBe(401)
+    const otherApp = await uploadTrace(app, traceFile(playedSession(1)), {
+      'x-rockit-appname': 'no_such_app',
+    })
+    expect(otherApp.status).toBe(401)
+    const none = await call('POST', '/client/v1/traces', {
+      raw: traceFile(playedSession(1)),
+      headers: { 'content-type': 'application/x-ndjson' },
+    })
+    expect(none.status).toBe(401)
+    expect(none.body.code).toBe('unauthenticated')
+  })
+
+  it('answers 415 for another content type or encoding', async () => {
+    const json = await uploadTrace(app, traceFile(playedSession(1)), {
+      'content-type': 'application/json',
+    })
+    expect(json.status).toBe(415)
+    const brotli = await uploadTrace(app, traceFile(playedSession(1)), { 'content-encoding': 'br' })
+    expect(brotli.status).toBe(415)
+  })
+
+  it('answers 409 while the app takes no traces', async () => {
+    const patched = await call('PATCH', '/be/v1/trainings', {
+      headers: org.headers,
+      body: { appName: app.name, uploadTrace: false },
+    })
+    expect(patched.status).toBe(200)
+    const refused = await uploadTrace(app, traceFile(playedSession(1)))
+    expect(refused.status).toBe(409)
+    expect(refused.body.message).toMatch(/uploadTrace/)
+
+    await call('PATCH', '/be/v1/trainings', {
+      headers: org.headers,
+      body: { appName: app.name, uploadTrace: true },
+    })
+    expect((await uploadTrace(app, traceFile(playedSession(1)))).status).toBe(202)
+  })
+
+  it('answers 429 with Retry-After past the per-app rate', async () => {
+    const busy = await appWithBuild(org)
+    const total = TRACE_UPLOAD_LIMIT.uploads + 15
+    const answers = await Promise.all(
+      Array.from({ length: total }, (_, i) => uploadTrace(busy, traceFile(playedSession(i)))),
+    )
+    const limited = answers.filter((answer) => answer.status === 429)
+    expect(limited.length).toBeGreaterThan(0)
+    expect(answers.filter((answer) => answer.status === 202).length).toBeLessThanOrEqual(
+      TRACE_UPLOAD_LIMIT.uploads,
+    )
+    expect(Number(limited[0].headers.get('retry-after'))).toBeGreaterThanOrEqual(1)
+    expect(limited[0].body.code).toBe('rateLimited')
+    // Another app of the org is not held back.
+    expect((await uploadTrace(app, traceFile(playedSession(1)))).status).toBe(202)
+  }, 60_000)
+
+  it('does not open the traces of one app to the key of another', async () => {
+    const other = await appWithBuild(org)
+    const answer = await uploadTrace(
+      app,
+      traceFile(playedSession(1)),
+      traceHeaders({ ...other, name: app.name }),
+    )
+    expect(answer.status).toBe(401)
+  }, 60_000)
+})
