@@ -8,12 +8,12 @@
  * order and `current` when given, plus what `buildOrder` needs (about 40 MB for the
  * statistics of {@link statsOrderBuilder}).
  */
-import { type BlockStats, addTrace as addToStats, emptyStats } from './block-stats'
+import { addTrace as addToStats, type BlockStats, emptyStats } from './block-stats'
 import { type BuildModel, blockLengths, modelIndex } from './build-model'
 import { PreloadTally, type QualityReport, tallyTrace } from './evaluate'
 import { blockEnds } from './image-layout'
 import { FileLevelOrder, type OrderOptions, orderFromStats } from './order'
-import { type TraceSource, forEachTrace, subsetSource } from './trace-source'
+import { forEachTrace, subsetSource, type TraceSource } from './trace-source'
 
 /** Makes an order from training traces. */
 export type OrderBuilder = (training: TraceSource) => Promise<Uint32Array> | Uint32Array

@@ -7,7 +7,7 @@
 import { type BuildModel, blockLengths, modelIndex } from './build-model'
 import { blockEnds } from './image-layout'
 import { BYTES_PER_MBIT, idealPreload, nativePreload, preloadFromEnds } from './preload'
-import { type TraceSource, forEachTrace } from './trace-source'
+import { forEachTrace, type TraceSource } from './trace-source'
 import type { FirstAccess } from './trace-types'
 
 /** Bandwidths every report shows, in Mbit/s. */

@@ -15,11 +15,12 @@
  * - the remaining rare blocks after all that, by their earliest access; untouched blocks
  *   last, or first while too few traces exist to trust the order.
  */
-import { type BuildModel, modelIndex } from './build-model'
+
 import { type BlockStats, NEED_SHARE, NEVER } from './block-stats'
+import { type BuildModel, modelIndex } from './build-model'
 import { sortByKey } from './key-sort'
 import { regionLayout } from './regions'
-import { TIME_BINS, histogramTime } from './time-bins'
+import { histogramTime, TIME_BINS } from './time-bins'
 import type { FirstAccess } from './trace-types'
 
 /** Options of {@link orderFromStats}. */

@@ -8,7 +8,7 @@ import { type BuildModel, modelIndex } from './build-model'
 import { quantile } from './evaluate'
 import { blockEnds } from './image-layout'
 import { BYTES_PER_MBIT, preloadFromEnds } from './preload'
-import { type TraceSource, forEachTrace } from './trace-source'
+import { forEachTrace, type TraceSource } from './trace-source'
 
 /** Format tag of profile.json. */
 export const PROFILE_FORMAT = 'rockit-profile/1'

@@ -4,7 +4,7 @@
  * and offset; failing that, of the block at the same path and offset (its content changed,
  * but the game most likely reads it the same way). So a new build's first image is ordered.
  */
-import { type BlockStats, NEVER, emptyStats } from './block-stats'
+import { type BlockStats, emptyStats, NEVER } from './block-stats'
 import type { BuildModel } from './build-model'
 import { modelIndex } from './build-model'
 import { regionLayout } from './regions'

@@ -6,19 +6,19 @@
  * coordinator is told when it ends so its count of new traces drops by what the run used.
  */
 import { coordinatorOf } from '../coordinator/app-coordinator'
-import type { RunDecision } from '../domain/training/mkdxf/decide'
-import { evaluateRun } from '../domain/training/mkdxf/evaluate'
-import { prepareImage } from '../domain/training/mkdxf/image-write'
-import { type RunPlan, planRun } from '../domain/training/mkdxf/plan'
-import { dropScratch, publishImage } from '../domain/training/mkdxf/publish'
-import { recordRun } from '../domain/training/mkdxf/record'
-import { loadRunJob, type RunJob, scratchKeys } from '../domain/training/mkdxf/run-job'
 import { purgePrefix } from '../domain/apps/purge'
 import {
   advanceWrite,
   type CompositionWrite,
   writeProgress,
 } from '../domain/builds/mkraw/write-composition'
+import type { RunDecision } from '../domain/training/mkdxf/decide'
+import { evaluateRun } from '../domain/training/mkdxf/evaluate'
+import { prepareImage } from '../domain/training/mkdxf/image-write'
+import { planRun, type RunPlan } from '../domain/training/mkdxf/plan'
+import { dropScratch, publishImage } from '../domain/training/mkdxf/publish'
+import { recordRun } from '../domain/training/mkdxf/record'
+import { loadRunJob, type RunJob, scratchKeys } from '../domain/training/mkdxf/run-job'
 import type { LoadProfile } from '../engine/profile'
 import { abortUpload, MiB } from '../storage/multipart'
 import type { StepContext, StepOutcome, TaskException, TaskHandler } from './types'

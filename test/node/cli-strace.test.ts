@@ -13,7 +13,7 @@ import {
   StraceParser,
   splitArguments,
 } from '../../cli/strace/parse'
-import { type TraceRead, TraceMapper } from '../../cli/strace/to-trace'
+import { TraceMapper, type TraceRead } from '../../cli/strace/to-trace'
 
 const size = 100_000
 let work: string

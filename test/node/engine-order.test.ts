@@ -16,8 +16,8 @@ import { parseTrace } from '../../src/engine/trace-parse'
 import { memorySource } from '../../src/engine/trace-source'
 import type { FirstAccess, TraceRead } from '../../src/engine/trace-types'
 import {
-  type GameShape,
   filesFor,
+  type GameShape,
   gameModel,
   gameSessions,
   header,

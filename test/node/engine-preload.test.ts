@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { addTrace, emptyStats } from '../../src/engine/block-stats'
 import { type BuildModel, blockLengths, buildModel } from '../../src/engine/build-model'
 import { crossValidate, statsOrderBuilder } from '../../src/engine/cross-validate'
-import { REPORT_MBITS, evaluateOrders, quantile } from '../../src/engine/evaluate'
+import { evaluateOrders, quantile, REPORT_MBITS } from '../../src/engine/evaluate'
 import { blockEnds } from '../../src/engine/image-layout'
 import { fileLevelOrder, idealOrder, nativeOrder, orderFromStats } from '../../src/engine/order'
 import {
@@ -12,15 +12,15 @@ import {
   preloadBytes,
   preloadFromEnds,
 } from '../../src/engine/preload'
-import { PROFILE_FORMAT, loadProfile, profilePreload } from '../../src/engine/profile'
+import { loadProfile, PROFILE_FORMAT, profilePreload } from '../../src/engine/profile'
 import { serialiseTrace } from '../../src/engine/trace-codec'
 import { parseTrace } from '../../src/engine/trace-parse'
-import { type TraceSource, memorySource } from '../../src/engine/trace-source'
+import { memorySource, type TraceSource } from '../../src/engine/trace-source'
 import type { FirstAccess } from '../../src/engine/trace-types'
 import {
-  type Rng,
   filesFor,
   header,
+  type Rng,
   randomInt,
   randomModel,
   randomReads,

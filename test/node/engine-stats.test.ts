@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest'
 import {
-  NEVER,
   addTrace,
   coverage,
   decodeStats,
   emptyStats,
   encodeStats,
+  NEVER,
 } from '../../src/engine/block-stats'
 import { type BuildModel, buildModel } from '../../src/engine/build-model'
 import { inheritStats } from '../../src/engine/stats-inherit'

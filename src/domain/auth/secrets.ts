@@ -36,7 +36,9 @@ export function newSecret(prefix: string): string {
 /** Lowercase hex SHA-256 of a string or bytes. */
 export async function sha256Hex(value: string | Uint8Array): Promise<string> {
   // Never a SharedArrayBuffer here; the cast only narrows the buffer type for WebCrypto.
-  const bytes = (typeof value === 'string' ? encoder.encode(value) : value) as Uint8Array<ArrayBuffer>
+  const bytes = (
+    typeof value === 'string' ? encoder.encode(value) : value
+  ) as Uint8Array<ArrayBuffer>
   const digest = await crypto.subtle.digest('SHA-256', bytes)
   return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('')
 }

@@ -18,7 +18,7 @@ import type { AppRow } from '../apps/find-app'
 import { newId } from '../auth/secrets'
 import { announceTraces } from '../training/announce'
 import { loadBuildModel, loadImageOrder, MissingBuildData } from '../training/build-store'
-import { type TraceTarget, readTrace } from './read-trace'
+import { readTrace, type TraceTarget } from './read-trace'
 
 /** A trace body as the request brings it. */
 export interface TraceUpload {

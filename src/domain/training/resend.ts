@@ -4,11 +4,11 @@
  * still be on their way). The coordinator ignores traces it already holds or has counted.
  */
 import { and, asc, eq, lt } from 'drizzle-orm'
+import type { AppIdentity } from '../../coordinator/coordinator-state'
 import { dbOf } from '../../db/client'
 import { apps, orgs, traces } from '../../db/schema'
 import type { Env } from '../../env'
 import type { Logger } from '../../http/log'
-import type { AppIdentity } from '../../coordinator/coordinator-state'
 import { announceTraces } from './announce'
 
 /** Traces handed over per cron run. */

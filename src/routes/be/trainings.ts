@@ -4,6 +4,8 @@
  */
 import { createRoute, z } from '@hono/zod-openapi'
 import { and, eq, sql } from 'drizzle-orm'
+import { dbOf } from '../../db/client'
+import { apps } from '../../db/schema'
 import { requireApp } from '../../domain/apps/find-app'
 import { modifyTraining } from '../../domain/training/modify-training'
 import {
@@ -14,8 +16,6 @@ import {
   trainingInfos,
   trainingRunsOf,
 } from '../../domain/training/training-view'
-import { dbOf } from '../../db/client'
-import { apps } from '../../db/schema'
 import { page, success } from '../../http/envelope'
 import { listOptions, listQuery, pageInMemory } from '../../http/list'
 import { authorize, userAuth } from '../../http/middleware/auth'

@@ -13,7 +13,7 @@ import { MAX_TRACE_BYTES } from '../../engine/trace-parse'
 import { success } from '../../http/envelope'
 import { ApiError, conflict, tooLarge, unauthenticated, unsupportedType } from '../../http/errors'
 import { createRouter } from '../../http/router'
-import { errorResponses, errorBody, jsonResponse, successSchema } from '../../http/schemas'
+import { errorBody, errorResponses, jsonResponse, successSchema } from '../../http/schemas'
 import { traceKeyHeaders } from './trace-key'
 
 const NDJSON = 'application/x-ndjson'
