@@ -264,7 +264,7 @@ describe('POST /be/v1/trigger', () => {
     expect(answer.status).toBe(404)
   })
 
-  it('answers processTraces with 409 until training exists, 404 for an unknown app', async () => {
+  it('answers processTraces with 409 while the app has no image, 404 for an unknown app', async () => {
     const org = await newOrg('trigger')
     const app = await newApp(org)
     const answer = await call('POST', '/be/v1/trigger', {
@@ -272,7 +272,8 @@ describe('POST /be/v1/trigger', () => {
       body: { type: 'processTraces', appName: app.name },
     })
     expect(answer.status).toBe(409)
-    expect(answer.body).toMatchObject({ code: 'conflict', message: 'training not available yet' })
+    expect(answer.body.code).toBe('conflict')
+    expect(answer.body.message).toContain('has no current image to train yet')
     const missing = await call('POST', '/be/v1/trigger', {
       headers: org.headers,
       body: { type: 'processTraces', appName: 'no_such_app' },
