@@ -4,10 +4,12 @@
  */
 
 import { methodNotAllowed } from 'hono/method-not-allowed'
-import { requestId } from 'hono/request-id'
 import { accessLog } from './http/middleware/access-log'
 import { onError, onNotFound } from './http/middleware/errors'
+import { jsonCharset } from './http/middleware/json-charset'
 import { jsonBodyLimit } from './http/middleware/json-limits'
+import { requestId } from './http/middleware/request-id'
+import { openApiDocument } from './http/openapi'
 import { createRouter } from './http/router'
 import { routeModules } from './routes'
 import { docsPage } from './routes/docs-page'
@@ -16,7 +18,8 @@ import { versions } from './version'
 export function createApp() {
   const app = createRouter()
 
-  app.use('*', requestId({ headerName: 'x-request-id', limitLength: 200 }))
+  app.use('*', requestId())
+  app.use('*', jsonCharset())
   app.use('*', accessLog())
   app.use(
     '*',
@@ -40,15 +43,9 @@ export function createApp() {
 
   for (const routes of routeModules) app.route('/', routes)
 
-  app.doc31('/openapi.json', (c) => ({
-    openapi: '3.1.0',
-    info: {
-      title: 'rockit-edge API',
-      version: versions.service,
-      description: 'Progressive-download backend following the public ROCKIT Edge API.',
-    },
-    servers: [{ url: new URL(c.req.url).origin }],
-  }))
+  app.get('/openapi.json', (c) =>
+    c.json(openApiDocument(app, new URL(c.req.url).origin, versions.service)),
+  )
   app.get('/docs', (c) => c.html(docsPage()))
 
   app.onError(onError)

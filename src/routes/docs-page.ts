@@ -44,6 +44,15 @@ async function send(id, method, path) {
   const res = await fetch(url, init)
   root.querySelector('pre.out').textContent = res.status + ' ' + res.statusText + '\\n' + await res.text()
 }
+function resolve(doc, schema, depth) {
+  if (!schema || depth > 6) return schema
+  if (schema.$ref) return resolve(doc, doc.components.schemas[schema.$ref.split('/').pop()], depth + 1)
+  if (Array.isArray(schema)) return schema.map((s) => resolve(doc, s, depth + 1))
+  if (typeof schema !== 'object') return schema
+  const out = {}
+  for (const [k, v] of Object.entries(schema)) out[k] = resolve(doc, v, depth + 1)
+  return out
+}
 fetch('/openapi.json').then((r) => r.json()).then((doc) => {
   document.getElementById('info').textContent = doc.info.title + ' ' + doc.info.version
   let html = '', n = 0
@@ -54,8 +63,10 @@ fetch('/openapi.json').then((r) => r.json()).then((doc) => {
     html += '<details id="' + id + '"><summary><span class="m ' + method + '">' + method.toUpperCase() + '</span>' + esc(path) + ' &mdash; ' + esc(op.summary || '') + '</summary><div class="body">'
     for (const p of params) html += '<label>' + esc(p.name) + '</label><input data-param="' + esc(p.name) + '">'
     html += '<label>Query string</label><input data-query placeholder="limit=10&amp;order[]=-created">'
-    if (schema) html += '<label>JSON body</label><textarea rows="5"></textarea><pre>' + esc(JSON.stringify(schema.schema, null, 2)) + '</pre>'
+    if (schema) html += '<label>JSON body</label><textarea rows="5"></textarea><pre>' + esc(JSON.stringify(resolve(doc, schema.schema, 0), null, 2)) + '</pre>'
     html += '<button onclick="send(\\'' + id + '\\',\\'' + method + '\\',\\'' + esc(path) + '\\')">Send</button>'
+    const security = (op.security || []).map((r) => Object.keys(r).join(' + ')).join(' | ')
+    html += '<label>Credentials</label><pre>' + esc(security || 'none') + '</pre>'
     html += '<label>Responses</label><pre>' + esc(Object.keys(op.responses || {}).join(', ')) + '</pre><pre class="out"></pre></div></details>'
   }
   document.getElementById('ops').innerHTML = html

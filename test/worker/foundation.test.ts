@@ -27,6 +27,10 @@ describe('what every endpoint shares', () => {
   it('echoes a client request id and makes one otherwise', async () => {
     const echoed = await call('GET', '/srv/v1/versions', { headers: { 'x-request-id': 'abc-123' } })
     expect(echoed.headers.get('x-request-id')).toBe('abc-123')
+    const traced = 'Root=1-5759e988;Parent=53995c3f.42;Sampled=1'
+    const tracing = await call('GET', '/srv/v1/versions', { headers: { 'x-request-id': traced } })
+    expect(tracing.headers.get('x-request-id')).toBe(traced)
+    expect(tracing.headers.get('content-type')).toBe('application/json; charset=utf-8')
     const made = await call('GET', '/srv/v1/versions')
     expect(made.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/)
   })
@@ -36,6 +40,18 @@ describe('what every endpoint shares', () => {
     expect(doc.status).toBe(200)
     expect(doc.body.openapi).toBe('3.1.0')
     expect(Object.keys(doc.body.paths)).toContain('/adm/v1/hello')
+    expect(doc.body.components.securitySchemes.apiKey).toMatchObject({
+      in: 'header',
+      name: 'x-rockit-api-key',
+    })
+    expect(doc.body.paths['/adm/v1/orgs'].post.security).toEqual([{ adminToken: [] }])
+    expect(doc.body.paths['/be/v1/users'].post.security).toContainEqual({
+      orgName: [],
+      username: [],
+      apiKey: [],
+    })
+    expect(doc.body.paths['/be/v1/login'].post.security).toEqual([])
+    expect(doc.body.paths['/be/v1/users'].post.responses).toHaveProperty('415')
     const page = await call('GET', '/docs')
     expect(page.status).toBe(200)
     expect(String(page.body)).toContain('/openapi.json')
@@ -146,5 +162,14 @@ describe('org creation and API-key authentication', () => {
       body: { orgName: 'zz_zz', admin: { username: 'admin', email: 'a@example.com' } },
     })
     expect(answer.status).toBe(401)
+  })
+})
+
+describe('logging', () => {
+  it('never logs the secret of an upload URL', async () => {
+    const { loggablePath } = await import('../../src/http/middleware/access-log')
+    const logged = loggablePath('/upload/rku_nQ2JNlGccmbtTtZst1m4QkBfX5oTJbcxHKVNZe4rUAI')
+    expect(logged).toBe('/upload/rku_nQ2J…')
+    expect(loggablePath('/be/v1/apps')).toBe('/be/v1/apps')
   })
 })

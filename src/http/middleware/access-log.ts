@@ -1,8 +1,16 @@
-/** One JSON log line per request: request id, method, path, status, duration, org and user. */
+/**
+ * One JSON log line per request: request id, method, path, status, duration, org and user. Paths
+ * that carry a secret (single-use upload URLs) are logged with the secret cut off.
+ */
 import type { MiddlewareHandler } from 'hono'
 import { settingsOf } from '../../env'
 import type { AppEnv } from '../context'
 import { createLogger } from '../log'
+
+/** The path as it may be logged: `/upload/<token>` keeps only the token's first characters. */
+export function loggablePath(path: string): string {
+  return path.replace(/^\/upload\/([^/]{0,8})[^/]*/, '/upload/$1…')
+}
 
 export function accessLog(): MiddlewareHandler<AppEnv> {
   return async function accessLogMiddleware(c, next) {
@@ -17,7 +25,7 @@ export function accessLog(): MiddlewareHandler<AppEnv> {
     await next()
     c.var.log.info('request', {
       method: c.req.method,
-      path: c.req.path,
+      path: loggablePath(c.req.path),
       status: c.res.status,
       ms: Date.now() - started,
     })
