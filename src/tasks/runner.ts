@@ -32,7 +32,8 @@ export async function handleTaskBatch(batch: MessageBatch<TaskMessage>, env: Env
   }
 }
 
-function stepContext(env: Env, task: TaskRecord, log: Logger): StepContext {
+/** The context a handler's `step`, `onFailed` and `onSucceeded` receive. */
+export function stepContext(env: Env, task: TaskRecord, log: Logger): StepContext {
   return {
     env,
     task,

@@ -1,8 +1,17 @@
 import { env } from 'cloudflare:workers'
 import { and, eq } from 'drizzle-orm'
 import { describe, expect, it } from 'vitest'
+import { runCron } from '../../src/cron'
 import { dbOf } from '../../src/db/client'
-import { apps, builds, patches, tasks, uploads } from '../../src/db/schema'
+import {
+  apps,
+  builds,
+  deployments,
+  patches,
+  retiredFiles,
+  tasks,
+  uploads,
+} from '../../src/db/schema'
 import { eraseAppStep } from '../../src/domain/apps/erase-app'
 import { purgePrefix } from '../../src/domain/apps/purge'
 import { sha256Hex } from '../../src/domain/auth/secrets'
@@ -22,7 +31,8 @@ import {
   userWithPermissions,
 } from './app-fixtures'
 import { newOrg } from './fixtures'
-import { call } from './helpers'
+import { call, waitForTask } from './helpers'
+import { createDeployment, s3Deployment, s3Reader, uniquePrefix } from './origin-fixtures'
 
 const clientHeaders = (orgName: string, app: string, traceKey: string) => ({
   'x-rockit-orgname': orgName,
@@ -457,6 +467,69 @@ describe('PATCH /be/v1/apps', () => {
     expect(one.body.app).toMatchObject({ iCurBuild: 3, sizeBytes: 3000, patches: [] })
     expect(one.body.app.builds.map((b: { buildId: number }) => b.buildId)).toEqual([3])
   })
+
+  it("retires an evicted build's published files on the origins, deleted a day later", async () => {
+    const org = await newOrg('apps')
+    const prefix = uniquePrefix('evict')
+    await createDeployment(org.headers, s3Deployment('cdn', prefix))
+    const app = await newApp(org)
+    for (const buildId of [1, 2, 3]) {
+      await insertBuild({ ...app, buildId, current: buildId === 3 })
+      await putImage(app.orgId, app.appId, `dxf-000${buildId}-01`, patternBytes(64))
+    }
+    await putImage(app.orgId, app.appId, 'dxf-0001-02', patternBytes(64))
+    await insertPatch(app.orgId, app.appId, 2, 1, patternBytes(8))
+    await insertPatch(app.orgId, app.appId, 3, 2, patternBytes(8))
+    // What earlier publishes left on the origin.
+    const dir = `${prefix}/dxf/${org.orgName}/${app.name}`
+    const pat = `${prefix}/pat/${org.orgName}/${app.name}`
+    const evicted = [
+      `${dir}/0001/dxf-0001-01/image.dxf`,
+      `${dir}/0001/dxf-0001-01/profile.json`,
+      `${dir}/0001/dxf-0001-02/image.dxf`,
+      `${dir}/0001/dxf-0001-02/profile.json`,
+      `${pat}/0002/0001/patch.dxf`,
+    ].sort()
+    const kept = [
+      `${dir}/0003/dxf-0003-01/image.dxf`,
+      `${dir}/0003/dxf-0003-01/profile.json`,
+      `${pat}/0003/0002/patch.dxf`,
+    ]
+    const s3 = s3Reader()
+    for (const key of [...evicted, ...kept]) {
+      expect((await s3.put(key, new TextEncoder().encode(key))).status).toBe(200)
+    }
+
+    const before = Date.now()
+    const answer = await call('PATCH', '/be/v1/apps', {
+      headers: org.headers,
+      body: { name: app.name, maxBuilds: 2 },
+    })
+    expect(answer.status).toBe(200)
+    expect(answer.body.app.builds.map((b: { buildId: number }) => b.buildId)).toEqual([2, 3])
+
+    // Launchers may still be reading them: nothing is deleted at once.
+    expect(await s3.list(`${prefix}/`)).toEqual([...evicted, ...kept].sort())
+    const deployment = await dbOf(env)
+      .select({ id: deployments.id })
+      .from(deployments)
+      .where(and(eq(deployments.orgId, app.orgId), eq(deployments.name, 'cdn')))
+      .get()
+    const rows = await dbOf(env)
+      .select()
+      .from(retiredFiles)
+      .where(eq(retiredFiles.deploymentId, deployment!.id))
+      .all()
+    expect(rows.map((row) => row.key).sort()).toEqual(evicted)
+    for (const row of rows) {
+      const due = Date.parse(row.deleteAfter) - before
+      expect(due).toBeGreaterThanOrEqual(24 * 3600 * 1000 - 1000)
+      expect(due).toBeLessThan(24 * 3600 * 1000 + 60_000)
+    }
+
+    await runCron(env, new Date(Date.now() + 25 * 3600 * 1000))
+    expect(await s3.list(`${prefix}/`)).toEqual([...kept].sort())
+  })
 })
 
 describe('DELETE /be/v1/apps/{appName}', () => {
@@ -550,7 +623,7 @@ describe('DELETE /be/v1/apps/{appName}', () => {
       ...ctx,
       task: { ...task, cursor: (first as { cursor: Record<string, unknown> }).cursor },
     } as unknown as StepContext)
-    expect(second).toEqual({ kind: 'done', result: { objectsDeleted: 3 } })
+    expect(second).toEqual({ kind: 'done', result: { objectsDeleted: 3, originFilesDeleted: 0 } })
     expect(await keysUnder(prefix)).toEqual([])
   })
 
@@ -562,5 +635,126 @@ describe('DELETE /be/v1/apps/{appName}', () => {
     await call('DELETE', `/be/v1/apps/${app.name}`, { headers: org.headers })
     const rows = await dbOf(env).select().from(patches).where(eq(patches.appId, other.appId)).all()
     expect(rows).toHaveLength(1)
+  })
+})
+
+describe('DELETE /be/v1/apps/{appName} on origins', () => {
+  it("removes what the app published on every deployment, and nothing of others'", async () => {
+    const org = await newOrg('apps')
+    const prefix = uniquePrefix('appdel')
+    await createDeployment(org.headers, s3Deployment('cdn', prefix))
+    await createDeployment(org.headers, {
+      name: 'own',
+      originPrefix: 'games',
+      origin: { type: 'r2', bucket: prefix },
+    })
+    const app = await newApp(org)
+    await insertBuild({ ...app, buildId: 1, current: true })
+    await putImage(app.orgId, app.appId, 'dxf-0001-01', patternBytes(100))
+
+    const s3 = s3Reader()
+    const ours = [
+      `${prefix}/dxf/${org.orgName}/${app.name}/0001/dxf-0001-01/image.dxf`,
+      `${prefix}/dxf/${org.orgName}/${app.name}/0001/dxf-0001-01/profile.json`,
+      `${prefix}/pat/${org.orgName}/${app.name}/0002/0001/patch.dxf`,
+    ]
+    const theirs = [
+      // A neighbour whose name starts with this app's name, and this name in another org.
+      `${prefix}/dxf/${org.orgName}/${app.name}x/0001/dxf-0001-01/image.dxf`,
+      `${prefix}/dxf/other_org/${app.name}/0001/dxf-0001-01/image.dxf`,
+    ]
+    for (const key of [...ours, ...theirs]) {
+      expect((await s3.put(key, new TextEncoder().encode(key))).status).toBe(200)
+    }
+    const r2Root = `origins/${prefix}/games`
+    const r2Ours = `${r2Root}/dxf/${org.orgName}/${app.name}/0001/dxf-0001-01/image.dxf`
+    const r2Theirs = `${r2Root}/dxf/${org.orgName}/${app.name}x/0001/dxf-0001-01/image.dxf`
+    await env.BUCKET.put(r2Ours, 'x')
+    await env.BUCKET.put(r2Theirs, 'x')
+
+    const answer = await call('DELETE', `/be/v1/apps/${app.name}`, { headers: org.headers })
+    expect(answer.status).toBe(200)
+    expect(answer.body).toMatchObject({ status: 'success', message: 'app deleted' })
+    expect(answer.body.taskName).toMatch(/^prune_/)
+    const task = await waitForTask(answer.body.taskName)
+    expect(task).toMatchObject({ type: 'prune', state: 'succeeded', appName: app.name })
+    expect(task.result).toMatchObject({ originFilesDeleted: 4 })
+
+    expect(await s3.list(`${prefix}/`)).toEqual([...theirs].sort())
+    expect(await keysUnder(`${r2Root}/`)).toEqual([r2Theirs])
+  })
+
+  it('fails naming the deployment when an origin refuses; fixed and retried, it finishes', async () => {
+    const org = await newOrg('apps')
+    const prefix = uniquePrefix('appdel')
+    await createDeployment(
+      org.headers,
+      s3Deployment('cdn', prefix, { secretAccessKey: 'not-the-secret' }),
+    )
+    const app = await newApp(org)
+    const key = `${prefix}/dxf/${org.orgName}/${app.name}/0001/dxf-0001-01/image.dxf`
+    const s3 = s3Reader()
+    expect((await s3.put(key, new TextEncoder().encode(key))).status).toBe(200)
+
+    const answer = await call('DELETE', `/be/v1/apps/${app.name}`, { headers: org.headers })
+    expect(answer.status).toBe(200)
+    const failed = await waitForTask(answer.body.taskName)
+    expect(failed.state).toBe('failed')
+    expect(failed.exception).toMatchObject({ code: 'originDenied', deployment: 'cdn' })
+    expect(await s3.list(`${prefix}/`)).toEqual([key])
+
+    const fixed = await call('PATCH', '/be/v1/deployments', {
+      headers: org.headers,
+      body: {
+        name: 'cdn',
+        origin: { secretAccessKey: s3Deployment('x', 'y').origin.secretAccessKey },
+      },
+    })
+    expect(fixed.status).toBe(200)
+    const retried = await call('POST', '/be/v1/trigger', {
+      headers: org.headers,
+      body: { type: 'retryTask', taskName: failed.taskName },
+    })
+    expect(retried.status).toBe(202)
+    expect((await waitForTask(failed.taskName)).state).toBe('succeeded')
+    expect(await s3.list(`${prefix}/`)).toEqual([])
+  })
+
+  it('leaves the build directories of a new app that took the name', async () => {
+    const org = await newOrg('apps')
+    const prefix = uniquePrefix('appdel')
+    await createDeployment(org.headers, s3Deployment('cdn', prefix))
+    const app = await newApp(org)
+    const dir = `${prefix}/dxf/${org.orgName}/${app.name}`
+    const pat = `${prefix}/pat/${org.orgName}/${app.name}`
+    const old = [`${dir}/0001/dxf-0001-01/image.dxf`, `${pat}/0001/0000/patch.dxf`]
+    const renewed = [`${dir}/0002/dxf-0002-01/image.dxf`, `${pat}/0002/0001/patch.dxf`]
+    const s3 = s3Reader()
+    for (const key of [...old, ...renewed]) {
+      expect((await s3.put(key, new TextEncoder().encode(key))).status).toBe(200)
+    }
+    // The app is gone and a new one of the same name has build 2 by the time the prune runs.
+    await dbOf(env).delete(apps).where(eq(apps.id, app.appId))
+    const successor = await newApp(org, { name: app.name })
+    await insertBuild({ ...successor, buildId: 2 })
+
+    const params = {
+      scope: 'app',
+      orgId: app.orgId,
+      appId: app.appId,
+      orgName: org.orgName,
+      appName: app.name,
+    }
+    let task = { params, cursor: null as Record<string, unknown> | null }
+    const ctx = () =>
+      ({ env, task, log: createLogger('error'), warn: async () => {} }) as unknown as StepContext
+    let result: Record<string, unknown> | undefined
+    for (let step = 0; step < 20 && !result; step++) {
+      const outcome = await eraseAppStep(ctx())
+      if (outcome.kind === 'done') result = outcome.result
+      else task = { ...task, cursor: outcome.cursor }
+    }
+    expect(result).toEqual({ objectsDeleted: 0, originFilesDeleted: 2 })
+    expect(await s3.list(`${prefix}/`)).toEqual([...renewed].sort())
   })
 })

@@ -2,18 +2,25 @@
  * The `deploy` task end to end against real origins on loopback (origins-global-setup.ts): an
  * image and patches written where mkraw leaves them are published to S3 (through a proxy that
  * verifies SigV4), NetStorage (signatures verified) and the instance's R2 at the exact origin
- * layout; failures lock the app and mark the deployment; a fixed deployment and a retry recover;
- * replaced files are deleted by the cron when due.
+ * layout; failures (a `TaskFailure` or a step given up in the dead-letter queue) lock the app and
+ * mark the deployment; a fixed deployment and a retry recover; replaced files are deleted by the
+ * cron when due; launchers get the published image's CDN URLs, signed per `downloadAuth`.
  */
+
+import { createExecutionContext, createMessageBatch, getQueueResult } from 'cloudflare:test'
 import { env } from 'cloudflare:workers'
-import { eq } from 'drizzle-orm'
+import { createHash, createHmac } from 'node:crypto'
+import { and, eq } from 'drizzle-orm'
 import { describe, expect, it } from 'vitest'
 import { runCron } from '../../src/cron'
 import { dbOf } from '../../src/db/client'
-import { apps, retiredFiles, tasks } from '../../src/db/schema'
+import { apps, deployments, retiredFiles, tasks } from '../../src/db/schema'
+import worker from '../../src/index'
+import type { TaskMessage } from '../../src/tasks/messages'
 import { submitTask } from '../../src/tasks/service'
+import { insertBuild } from './app-fixtures'
 import { newOrg, type OrgFixture } from './fixtures'
-import { call, waitForTask } from './helpers'
+import { adminHeaders, call, waitForTask } from './helpers'
 import {
   type AppFixture,
   bytesOf,
@@ -71,6 +78,13 @@ async function readDeployment(w: World, name: string) {
   const answer = await call('GET', `/be/v1/deployments/${name}`, { headers: w.org.headers })
   expect(answer.status).toBe(200)
   return answer.body.deployment
+}
+
+/** The task as the API shows it now (running or not). */
+async function taskNow(taskName: string) {
+  const answer = await call('GET', `/adm/v1/tasks/${taskName}`, { headers: await adminHeaders() })
+  expect(answer.status).toBe(200)
+  return answer.body.task
 }
 
 async function appRow(w: World) {
@@ -467,5 +481,187 @@ describe('replaced files', () => {
     const live = layout(w, first)
     expect(await s3.list(`${w.prefix}/`)).toEqual([live.image, live.profile].sort())
     expect(await bytesAt(await s3.get(live.image))).toEqual(bytesOf(3000, 1))
+  })
+})
+
+describe('a deploy that dies in the dead-letter queue', () => {
+  async function deadLetter(body: TaskMessage, id: string) {
+    const batch = createMessageBatch<TaskMessage>('rockit-tasks-dlq', [
+      { id, timestamp: new Date(), attempts: 6, body },
+    ])
+    const ctx = createExecutionContext()
+    await worker.queue(batch, env)
+    return getQueueResult(batch, ctx)
+  }
+
+  it('fails like a failed publish: the deployment is marked and the app locked', async () => {
+    const w = await world()
+    await createDeployment(w.org.headers, s3Deployment('cdn', w.prefix))
+    const image = await putImage(w.app, 1, 2000)
+    const deployment = (await dbOf(env)
+      .select()
+      .from(deployments)
+      .where(and(eq(deployments.orgId, w.app.orgId), eq(deployments.name, 'cdn')))
+      .get())!
+    // A deploy in the middle of publishing to cdn, whose step the queue gave up on.
+    const taskName = await submitTask(env, {
+      type: 'deploy',
+      orgId: w.app.orgId,
+      appId: w.app.id,
+      appName: w.app.name,
+      params: { appId: w.app.id, buildId: 1, dxfName: image.dxfName },
+      start: false,
+    })
+    const cursor = {
+      phase: 'publish',
+      plan: {
+        orgName: w.org.orgName,
+        appName: w.app.name,
+        buildId: 1,
+        dxfName: image.dxfName,
+        deploymentIds: [deployment.id],
+        files: [],
+        bytes: 0,
+      },
+      d: 0,
+      f: 1,
+      bytesDone: 0,
+      published: [],
+    }
+    await dbOf(env)
+      .update(tasks)
+      .set({ state: 'running', seq: 2, cursor: JSON.stringify(cursor) })
+      .where(eq(tasks.id, taskName))
+
+    // A stale letter (an older step) changes nothing.
+    const stale = await deadLetter({ taskName, seq: 1 }, 'stale')
+    expect(stale.explicitAcks).toEqual(['stale'])
+    expect((await taskNow(taskName)).state).toBe('running')
+    expect((await appRow(w)).locked).toBe(false)
+
+    const dead = await deadLetter({ taskName, seq: 2 }, 'dead')
+    expect(dead.explicitAcks).toEqual(['dead'])
+    const failed = await taskNow(taskName)
+    expect(failed.state).toBe('failed')
+    expect(failed.exception.code).toBe('internal')
+    expect(await readDeployment(w, 'cdn')).toMatchObject({
+      status: 'error',
+      message: failed.exception.message,
+    })
+    expect((await appRow(w)).locked).toBe(true)
+    const blocked = await waitForTask(await deploy(w, image))
+    expect(blocked.exception.code).toBe('appLocked')
+  })
+})
+
+describe('download URLs for launchers', () => {
+  const headersOf = (orgName: string, appName: string, traceKey: string) => ({
+    'x-rockit-orgname': orgName,
+    'x-rockit-appname': appName,
+    'x-rockit-trace-key': traceKey,
+  })
+
+  it("lists the image on each CDN that holds it, signed per the deployment's downloadAuth", async () => {
+    const org = await newOrg('cdn')
+    const prefix = uniquePrefix('cdn')
+    const created = await call('POST', '/be/v1/apps', {
+      headers: org.headers,
+      body: { name: 'myGame', label: 'My game' },
+    })
+    expect(created.status).toBe(201)
+    const orgId = await orgIdOf(org.orgName)
+    const row = (await dbOf(env)
+      .select()
+      .from(apps)
+      .where(and(eq(apps.orgId, orgId), eq(apps.name, 'myGame')))
+      .get())!
+    const w: World = { org, app: { id: row.id, name: row.name, orgId }, prefix }
+
+    const r2 = (bucket: string) => ({ type: 'r2', bucket })
+    await createDeployment(org.headers, {
+      name: 'a_plain',
+      originPrefix: prefix,
+      origin: r2(prefix),
+      publicUrl: 'https://cdn-a.example.com',
+    })
+    await createDeployment(org.headers, {
+      name: 'b_akamai',
+      originPrefix: '',
+      origin: r2(`${prefix}-b`),
+      publicUrl: 'https://cdn-b.example.com/edge/',
+      downloadAuth: { type: 'akamai', key: 'a1b2c3d4e5f60718', ttlSec: 600 },
+    })
+    await createDeployment(org.headers, {
+      name: 'c_gcore',
+      originPrefix: `${prefix}/c`,
+      origin: r2(prefix),
+      publicUrl: 'http://cdn-c.example.com:8080',
+      downloadAuth: { type: 'gcore', key: 'gcore-secret', ttlSec: 120 },
+    })
+    await createDeployment(org.headers, {
+      name: 'd_hidden',
+      originPrefix: `${prefix}/d`,
+      origin: r2(prefix),
+    })
+    const image = await putImage(w.app, 1, 4000)
+    await insertBuild({ orgId, appId: row.id, buildId: 1 })
+
+    const path = `/client/v1/apps/${org.orgName}/myGame`
+    const headers = headersOf(org.orgName, 'myGame', created.body.traceKey)
+    const before = await call('GET', path, { headers })
+    expect(before.status).toBe(200)
+    expect(before.body.origins).toEqual([])
+
+    const task = await waitForTask(await deploy(w, image))
+    expect(task.result.deployments).toEqual(['a_plain', 'b_akamai', 'c_gcore', 'd_hidden'])
+    // Not published to: not listed.
+    await createDeployment(org.headers, {
+      name: 'e_late',
+      originPrefix: prefix,
+      origin: r2(prefix),
+      publicUrl: 'https://cdn-e.example.com',
+    })
+
+    const asked = Math.floor(Date.now() / 1000)
+    const answer = await call('GET', path, { headers })
+    const answered = Math.floor(Date.now() / 1000)
+    expect(answer.status).toBe(200)
+    const file = `dxf/${org.orgName}/myGame/0001/${image.dxfName}/image.dxf`
+    const [plain, akamai, gcore, ...rest] = answer.body.origins as string[]
+    expect(rest).toEqual([])
+    expect(plain).toBe(`https://cdn-a.example.com/${prefix}/${file}`)
+
+    const a = new URL(akamai)
+    expect(a.origin + a.pathname).toBe(`https://cdn-b.example.com/edge/${file}`)
+    const token = a.search.replace(/^\?hdnts=/, '')
+    const [exp, acl, hmac] = token.split('~')
+    const expires = Number(exp.replace('exp=', ''))
+    expect(expires).toBeGreaterThanOrEqual(asked + 600)
+    expect(expires).toBeLessThanOrEqual(answered + 600)
+    expect(acl).toBe(`acl=/edge/dxf/${org.orgName}/myGame/0001/${image.dxfName}/*`)
+    const mac = createHmac('sha256', Buffer.from('a1b2c3d4e5f60718', 'hex'))
+      .update(`${exp}~${acl}`)
+      .digest('hex')
+    expect(hmac).toBe(`hmac=${mac}`)
+
+    const g = new URL(gcore)
+    expect(g.origin + g.pathname).toBe(`http://cdn-c.example.com:8080/${prefix}/c/${file}`)
+    const gExpires = Number(g.searchParams.get('expires'))
+    expect(gExpires).toBeGreaterThanOrEqual(asked + 120)
+    expect(gExpires).toBeLessThanOrEqual(answered + 120)
+    const md5 = createHash('md5')
+      .update(`${gExpires}${g.pathname} gcore-secret`)
+      .digest('base64url')
+    expect(g.searchParams.get('md5')).toBe(md5)
+
+    // Only the deployments the app lists.
+    const listed = await call('PATCH', '/be/v1/apps', {
+      headers: org.headers,
+      body: { name: 'myGame', deployments: ['c_gcore', 'd_hidden'] },
+    })
+    expect(listed.status).toBe(200)
+    const narrowed = await call('GET', path, { headers })
+    expect(narrowed.body.origins).toHaveLength(1)
+    expect(narrowed.body.origins[0]).toMatch(/^http:\/\/cdn-c\.example\.com:8080\//)
   })
 })

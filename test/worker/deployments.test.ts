@@ -37,7 +37,7 @@ describe('creating and reading deployments', () => {
     const body = {
       ...s3Deployment('cdn_eu', 'games/eu'),
       label: 'Europe',
-      downloadAuth: { type: 'akamai', key: 'token-key-123', ttlSec: 600 },
+      downloadAuth: { type: 'akamai', key: '0a1b2c3d4e5f6789', ttlSec: 600 },
     }
     const answer = await call('POST', '/be/v1/deployments', { headers: org.headers, body })
     expect(answer.status).toBe(201)
@@ -55,6 +55,7 @@ describe('creating and reading deployments', () => {
         secretAccessKey: '***',
       },
       downloadAuth: { type: 'akamai', key: '***', ttlSec: 600 },
+      publicUrl: null,
       status: 'unknown',
       message: null,
       rangeVerified: false,
@@ -68,11 +69,11 @@ describe('creating and reading deployments', () => {
 
     const row = await storedRow(org.orgName, 'cdn_eu')
     expect(row.origin).not.toContain(origins().secretAccessKey)
-    expect(row.downloadAuth).not.toContain('token-key-123')
+    expect(row.downloadAuth).not.toContain('0a1b2c3d4e5f6789')
     const opened = await openOrigin(KEY, row.id, storedOrigin(row))
     expect(opened).toMatchObject({ secretAccessKey: origins().secretAccessKey })
     const auth = await openDownloadAuth(KEY, row.id, JSON.parse(row.downloadAuth!))
-    expect(auth.key).toBe('token-key-123')
+    expect(auth.key).toBe('0a1b2c3d4e5f6789')
   })
 
   it('normalises a bare endpoint to https and accepts netstorage and r2 origins', async () => {
@@ -176,6 +177,11 @@ describe('the OpenAPI document', () => {
     expect(Object.keys(doc.body.paths['/be/v1/deployments'])).toEqual(
       expect.arrayContaining(['get', 'post', 'patch']),
     )
+    const schemas = doc.body.components.schemas
+    expect(schemas.Deployment.properties.publicUrl).toBeDefined()
+    expect(schemas.Deployment.required).toContain('publicUrl')
+    expect(schemas.CreateDeployment.properties.publicUrl).toBeDefined()
+    expect(schemas.UpdateDeployment.properties.publicUrl).toBeDefined()
   })
 })
 
@@ -231,6 +237,93 @@ describe('bad input', () => {
       body: s3Deployment('taken', 'q'),
     })
     expect(again.status).toBe(409)
+  })
+})
+
+describe('public download URL', () => {
+  it('stores publicUrl without a trailing slash, shows it, and PATCH null removes it', async () => {
+    const org = await newOrg('pub')
+    const made = await createDeployment(org.headers, {
+      ...s3Deployment('cdn', 'games'),
+      publicUrl: 'https://cdn.example.com/edge/',
+    })
+    expect(made.publicUrl).toBe('https://cdn.example.com/edge')
+    expect((await storedRow(org.orgName, 'cdn')).publicUrl).toBe('https://cdn.example.com/edge')
+
+    const changed = await call('PATCH', '/be/v1/deployments', {
+      headers: org.headers,
+      body: { name: 'cdn', publicUrl: 'http://127.0.0.1:8080' },
+    })
+    expect(changed.status).toBe(200)
+    expect(changed.body.deployment.publicUrl).toBe('http://127.0.0.1:8080')
+    const kept = await call('PATCH', '/be/v1/deployments', {
+      headers: org.headers,
+      body: { name: 'cdn', label: 'x' },
+    })
+    expect(kept.body.deployment.publicUrl).toBe('http://127.0.0.1:8080')
+
+    const removed = await call('PATCH', '/be/v1/deployments', {
+      headers: org.headers,
+      body: { name: 'cdn', publicUrl: null },
+    })
+    expect(removed.body.deployment.publicUrl).toBeNull()
+    const listed = await call('GET', '/be/v1/deployments?fields[]=name,publicUrl', {
+      headers: org.headers,
+    })
+    expect(listed.body.items).toEqual([{ name: 'cdn', publicUrl: null }])
+  })
+
+  it('refuses a publicUrl that is not an absolute http(s) URL without credentials or query', async () => {
+    const org = await newOrg('pub')
+    await createDeployment(org.headers, s3Deployment('cdn', 'games'))
+    for (const publicUrl of [
+      'cdn.example.com',
+      'ftp://cdn.example.com',
+      'https://u:p@cdn.example.com',
+      'https://cdn.example.com/?x=1',
+      'https://cdn.example.com/#top',
+      '',
+    ]) {
+      const created = await call('POST', '/be/v1/deployments', {
+        headers: org.headers,
+        body: { ...s3Deployment('other', 'games'), publicUrl },
+      })
+      expect(created.status, publicUrl).toBe(400)
+      expect(created.body.details.map((d: { field: string }) => d.field)).toEqual(['publicUrl'])
+      const patched = await call('PATCH', '/be/v1/deployments', {
+        headers: org.headers,
+        body: { name: 'cdn', publicUrl },
+      })
+      expect(patched.status, publicUrl).toBe(400)
+    }
+    expect((await storedRow(org.orgName, 'cdn')).publicUrl).toBeNull()
+  })
+
+  it('takes only an akamai token key of hex digits', async () => {
+    const org = await newOrg('pub')
+    const bad = await call('POST', '/be/v1/deployments', {
+      headers: org.headers,
+      body: { ...s3Deployment('cdn', 'p'), downloadAuth: { type: 'akamai', key: 'k', ttlSec: 60 } },
+    })
+    expect(bad.status).toBe(400)
+    expect(bad.body.details.map((d: { field: string }) => d.field)).toEqual(['downloadAuth.key'])
+
+    await createDeployment(org.headers, {
+      ...s3Deployment('cdn', 'p'),
+      downloadAuth: { type: 'gcore', key: 'gcore-key', ttlSec: 60 },
+    })
+    const switched = await call('PATCH', '/be/v1/deployments', {
+      headers: org.headers,
+      body: { name: 'cdn', downloadAuth: { type: 'akamai', key: 'not-hex', ttlSec: 60 } },
+    })
+    expect(switched.status).toBe(400)
+    expect(switched.body.details[0].field).toBe('downloadAuth.key')
+    const fixed = await call('PATCH', '/be/v1/deployments', {
+      headers: org.headers,
+      body: { name: 'cdn', downloadAuth: { type: 'akamai', key: 'ABCDEF01', ttlSec: 60 } },
+    })
+    expect(fixed.status).toBe(200)
+    expect(fixed.body.deployment.downloadAuth).toEqual({ type: 'akamai', key: '***', ttlSec: 60 })
   })
 })
 

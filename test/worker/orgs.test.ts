@@ -1,7 +1,7 @@
 /**
  * Orgs for the operator (list, detail, delete) and `DELETE /be/v1/orgs/{orgName}`. Deletion runs
- * as a `prune` task against the real local R2 and D1: it must leave nothing of the org behind and
- * nothing of another org missing.
+ * as a `prune` task against the real local R2 and D1 (and, with `prune=true`, the loopback S3
+ * origin): it must leave nothing of the org behind and nothing of another org missing.
  */
 import { env } from 'cloudflare:workers'
 import { eq } from 'drizzle-orm'
@@ -11,6 +11,7 @@ import { apps, builds, orgs, sessions, users } from '../../src/db/schema'
 import { makeHuman, makeMachine, makeRole, signIn } from './accounts'
 import { newOrg } from './fixtures'
 import { adminHeaders, call, waitForTask } from './helpers'
+import { createDeployment, s3Deployment, s3Reader, uniquePrefix } from './origin-fixtures'
 
 async function orgIdOf(orgName: string): Promise<string> {
   const row = await dbOf(env).select({ id: orgs.id }).from(orgs).where(eq(orgs.name, orgName)).get()
@@ -197,6 +198,86 @@ describe('deleting an org', () => {
   })
 })
 
+describe('deleting an org with prune=true', () => {
+  const put = async (key: string) => {
+    expect((await s3Reader().put(key, new TextEncoder().encode(key))).status).toBe(200)
+  }
+
+  it("removes the org's published files on each origin, and only the org's", async () => {
+    const org = await newOrg('prune')
+    const neighbour = await newOrg('prune')
+    const prefix = uniquePrefix('orgdel')
+    await createDeployment(org.headers, s3Deployment('cdn', prefix))
+    await createDeployment(org.headers, s3Deployment('mirror', `${prefix}/m`))
+    const ours = [
+      `${prefix}/dxf/${org.orgName}/game1/0001/dxf-0001-01/image.dxf`,
+      `${prefix}/dxf/${org.orgName}/game2/0003/dxf-0003-02/profile.json`,
+      `${prefix}/pat/${org.orgName}/game1/0002/0001/patch.dxf`,
+      `${prefix}/m/dxf/${org.orgName}/game1/0001/dxf-0001-01/image.dxf`,
+    ]
+    const theirs = [
+      `${prefix}/dxf/${neighbour.orgName}/game1/0001/dxf-0001-01/image.dxf`,
+      `${prefix}/dxf/${org.orgName}x/game1/0001/dxf-0001-01/image.dxf`,
+      `${prefix}/other/${org.orgName}/file`,
+    ]
+    for (const key of [...ours, ...theirs]) await put(key)
+
+    const answer = await call('DELETE', `/adm/v1/orgs/${org.orgName}?prune=true`, {
+      headers: await adminHeaders(),
+    })
+    expect(answer.status).toBe(202)
+    const task = await waitForTask(answer.body.taskName, 30_000)
+    expect(task, JSON.stringify(task)).toMatchObject({
+      type: 'prune',
+      state: 'succeeded',
+      warnings: [],
+    })
+    expect(task.result).toMatchObject({ originsPruned: true, originFilesDeleted: ours.length })
+    expect(await s3Reader().list(`${prefix}/`)).toEqual([...theirs].sort())
+  })
+
+  it('leaves the files of an origin that refuses, with a warning, and still erases the org', async () => {
+    const org = await newOrg('prune')
+    const prefix = uniquePrefix('orgdel')
+    await createDeployment(
+      org.headers,
+      s3Deployment('a_broken', `${prefix}/a`, { secretAccessKey: 'not-the-secret' }),
+    )
+    await createDeployment(org.headers, s3Deployment('b_fine', `${prefix}/b`))
+    const stuck = `${prefix}/a/dxf/${org.orgName}/game/0001/dxf-0001-01/image.dxf`
+    await put(stuck)
+    await put(`${prefix}/b/dxf/${org.orgName}/game/0001/dxf-0001-01/image.dxf`)
+
+    const answer = await call('DELETE', `/be/v1/orgs/${org.orgName}?prune=true`, {
+      headers: org.headers,
+    })
+    const task = await waitForTask(answer.body.taskName, 30_000)
+    expect(task.state).toBe('succeeded')
+    expect(task.warnings).toEqual([
+      expect.objectContaining({ code: 'originNotPruned', acknowledged: false }),
+    ])
+    expect(task.warnings[0].message).toContain('deployment a_broken')
+    expect(task.result).toMatchObject({ originsPruned: true, originFilesDeleted: 1 })
+    expect(await s3Reader().list(`${prefix}/`)).toEqual([stuck])
+    const gone = await call('GET', `/adm/v1/orgs/${org.orgName}`, { headers: await adminHeaders() })
+    expect(gone.status).toBe(404)
+  })
+
+  it('leaves published files in place without prune', async () => {
+    const org = await newOrg('prune')
+    const prefix = uniquePrefix('orgdel')
+    await createDeployment(org.headers, s3Deployment('cdn', prefix))
+    const key = `${prefix}/dxf/${org.orgName}/game/0001/dxf-0001-01/image.dxf`
+    await put(key)
+    const answer = await call('DELETE', `/adm/v1/orgs/${org.orgName}?prune=false`, {
+      headers: await adminHeaders(),
+    })
+    const task = await waitForTask(answer.body.taskName, 30_000)
+    expect(task.result).toMatchObject({ originsPruned: false, originFilesDeleted: 0 })
+    expect(await s3Reader().list(`${prefix}/`)).toEqual([key])
+  })
+})
+
 describe('DELETE /be/v1/orgs/{orgName}', () => {
   it('lets an administrator of the org delete it', async () => {
     const org = await newOrg('bedel')
@@ -206,8 +287,8 @@ describe('DELETE /be/v1/orgs/{orgName}', () => {
     expect(answer.status).toBe(202)
     const task = await waitForTask(answer.body.taskName)
     expect(task.state).toBe('succeeded')
-    // Publishing to origins is not built yet: the task says so instead of claiming it.
-    expect(task.warnings.map((w: { code: string }) => w.code)).toEqual(['originsNotPruned'])
+    expect(task.warnings).toEqual([])
+    expect(task.result).toMatchObject({ originsPruned: true, originFilesDeleted: 0 })
     const gone = await call('GET', `/adm/v1/orgs/${org.orgName}`, { headers: await adminHeaders() })
     expect(gone.status).toBe(404)
   })

@@ -1,16 +1,18 @@
 /**
  * Deleting an app: refused while its tasks run; a build upload still waiting is expired. The rows
  * go first (builds, patches, traces and runs cascade), so the name is free at once, then the
- * app's R2 prefix: inline up to a bound, the rest by a `prune` task.
+ * app's R2 prefix: inline up to a bound, the rest by a `prune` task, which also removes what the
+ * app published to the org's origins (when the org has deployments).
  */
 import { and, eq, inArray } from 'drizzle-orm'
 import { dbOf } from '../../db/client'
-import { apps, tasks, uploads } from '../../db/schema'
+import { apps, deployments, orgs, tasks, uploads } from '../../db/schema'
 import type { Env } from '../../env'
 import { conflict } from '../../http/errors'
 import { appPrefix } from '../../storage/keys'
 import { submitTask } from '../../tasks/service'
 import { toRecord } from '../../tasks/store'
+import type { AppPruneParams } from './erase-app'
 import type { AppRow } from './find-app'
 import { purgePrefix } from './purge'
 import { expireWithUpload } from './upload-expiry'
@@ -21,7 +23,7 @@ export const INLINE_PURGE_MAX = 10_000
 export interface DeletedApp {
   /** R2 objects deleted during the request. */
   objectsDeleted: number
-  /** The `prune` task deleting what remains, when the app had more objects. */
+  /** The `prune` task deleting what remains: more objects, or files published to origins. */
   pruneTaskName?: string
 }
 
@@ -62,13 +64,27 @@ export async function deleteApp(env: Env, row: AppRow): Promise<DeletedApp> {
   await db.delete(apps).where(eq(apps.id, row.id))
 
   const purge = await purgePrefix(env.BUCKET, appPrefix(row.orgId, row.id), INLINE_PURGE_MAX)
-  if (!purge.more) return { objectsDeleted: purge.deleted }
+  const origins = await db
+    .select({ id: deployments.id })
+    .from(deployments)
+    .where(eq(deployments.orgId, row.orgId))
+    .limit(1)
+    .get()
+  if (!purge.more && !origins) return { objectsDeleted: purge.deleted }
+
+  const org = await db.select({ name: orgs.name }).from(orgs).where(eq(orgs.id, row.orgId)).get()
+  const params: AppPruneParams = {
+    scope: 'app',
+    orgId: row.orgId,
+    appId: row.id,
+    ...(origins && org ? { orgName: org.name, appName: row.name } : {}),
+  }
   const pruneTaskName = await submitTask(env, {
     type: 'prune',
     orgId: row.orgId,
     appId: row.id,
     appName: row.name,
-    params: { scope: 'app', orgId: row.orgId, appId: row.id },
+    params: { ...params },
   })
   return { objectsDeleted: purge.deleted, pruneTaskName }
 }

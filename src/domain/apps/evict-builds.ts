@@ -1,15 +1,27 @@
 /**
  * Keeping `maxBuilds` builds: the oldest ready builds beyond that number go, with their tar and
- * tables, their images and every patch from or to them. The current build always stays. Each
- * step is safe to repeat, so an eviction cut short is finished by the next one.
+ * tables, their images and every patch from or to them. The current build always stays. What
+ * was published of them to the org's origins is retired (deleted by the cron 24 h later, as
+ * launchers may still be reading it). Each step is safe to repeat, so an eviction cut short is
+ * finished by the next one.
  */
 import { and, desc, eq, inArray, or } from 'drizzle-orm'
 import { dbOf } from '../../db/client'
-import { builds, patches } from '../../db/schema'
+import { builds, deployments, orgs, patches } from '../../db/schema'
 import type { Env } from '../../env'
-import { appPrefix, buildIdText, buildKeys } from '../../storage/keys'
+import {
+  appPrefix,
+  buildIdText,
+  buildKeys,
+  publicImageDir,
+  publicPatchDir,
+} from '../../storage/keys'
+import { originPath } from '../deployments/origin-of'
+import { retireKeys } from '../deployments/retired-files'
 import type { AppRow } from './find-app'
 import { purgePrefix } from './purge'
+
+type EvictedApp = Pick<AppRow, 'id' | 'orgId' | 'name'>
 
 /**
  * R2 prefix of every image of a build: image names are `dxf-<buildId4>-<n>` (`dxfNameOf`), so
@@ -19,21 +31,57 @@ export function buildImagesPrefix(orgId: string, appId: string, buildId: number)
   return `${appPrefix(orgId, appId)}images/dxf-${buildIdText(buildId)}-`
 }
 
-/** Removes one build's objects and patches and marks its row `deleted`. */
-export async function evictBuild(
+/**
+ * Retires on every deployment of the org the origin paths of `buildId`'s images (found in R2,
+ * so this runs before they are purged) and of the patches from or to it.
+ */
+async function retirePublished(
   env: Env,
-  app: Pick<AppRow, 'id' | 'orgId'>,
+  app: EvictedApp,
   buildId: number,
+  patchRows: { fromBuildId: number; toBuildId: number }[],
 ): Promise<void> {
   const db = dbOf(env)
-  await purgePrefix(env.BUCKET, buildKeys(app.orgId, app.id, buildId).prefix)
-  await purgePrefix(env.BUCKET, buildImagesPrefix(app.orgId, app.id, buildId))
+  const targets = await db
+    .select({ id: deployments.id, originPrefix: deployments.originPrefix })
+    .from(deployments)
+    .where(eq(deployments.orgId, app.orgId))
+    .all()
+  const org = await db.select({ name: orgs.name }).from(orgs).where(eq(orgs.id, app.orgId)).get()
+  if (targets.length === 0 || !org) return
 
+  const imagesRoot = `${appPrefix(app.orgId, app.id)}images/`
+  const listed = await env.BUCKET.list({ prefix: buildImagesPrefix(app.orgId, app.id, buildId) })
+  const dxfNames = new Set(listed.objects.map((o) => o.key.slice(imagesRoot.length).split('/')[0]))
+  const paths = [...dxfNames].flatMap((dxfName) => {
+    const dir = publicImageDir(org.name, app.name, buildId, dxfName)
+    return [`${dir}image.dxf`, `${dir}profile.json`]
+  })
+  for (const patch of patchRows) {
+    paths.push(`${publicPatchDir(org.name, app.name, patch.toBuildId, patch.fromBuildId)}patch.dxf`)
+  }
+  for (const target of targets) {
+    const keys = paths.map((path) => originPath(target.originPrefix, path))
+    await retireKeys(env, app.orgId, target.id, keys)
+  }
+}
+
+/** Removes one build's objects and patches (retiring what was published), marks it `deleted`. */
+export async function evictBuild(env: Env, app: EvictedApp, buildId: number): Promise<void> {
+  const db = dbOf(env)
   const touching = and(
     eq(patches.appId, app.id),
     or(eq(patches.fromBuildId, buildId), eq(patches.toBuildId, buildId)),
   )
-  const patchRows = await db.select({ key: patches.key }).from(patches).where(touching).all()
+  const patchRows = await db
+    .select({ key: patches.key, fromBuildId: patches.fromBuildId, toBuildId: patches.toBuildId })
+    .from(patches)
+    .where(touching)
+    .all()
+  await retirePublished(env, app, buildId, patchRows)
+
+  await purgePrefix(env.BUCKET, buildKeys(app.orgId, app.id, buildId).prefix)
+  await purgePrefix(env.BUCKET, buildImagesPrefix(app.orgId, app.id, buildId))
   for (let i = 0; i < patchRows.length; i += 1000) {
     await env.BUCKET.delete(patchRows.slice(i, i + 1000).map((row) => row.key))
   }
@@ -51,7 +99,7 @@ export async function evictBuild(
  */
 export async function evictOldBuilds(
   env: Env,
-  app: Pick<AppRow, 'id' | 'orgId' | 'maxBuilds' | 'iCurBuild'>,
+  app: EvictedApp & Pick<AppRow, 'maxBuilds' | 'iCurBuild'>,
 ): Promise<number[]> {
   const kept = await dbOf(env)
     .select({ buildId: builds.buildId })

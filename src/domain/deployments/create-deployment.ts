@@ -9,6 +9,7 @@ import type { DeploymentRow } from './deployment-store'
 import {
   type DownloadAuthInput,
   normaliseOrigin,
+  normalisePublicUrl,
   type OriginInput,
   type TargetRules,
 } from './origin-settings'
@@ -20,6 +21,7 @@ export interface CreateDeploymentInput {
   originPrefix: string
   origin: OriginInput
   downloadAuth?: DownloadAuthInput
+  publicUrl?: string
 }
 
 /** Where this instance may send requests (`ALLOW_PRIVATE_TARGETS`, never to itself). */
@@ -44,6 +46,10 @@ export async function createDeployment(
 ): Promise<DeploymentRow> {
   const origin = normaliseOrigin(input.origin, targetRules(env))
   if ('problems' in origin) throw invalidParam(origin.problems)
+  const publicUrl = input.publicUrl === undefined ? null : normalisePublicUrl(input.publicUrl)
+  if (publicUrl && 'problem' in publicUrl) {
+    throw invalidParam([{ field: 'publicUrl', reason: publicUrl.problem }])
+  }
 
   const db = dbOf(env)
   const taken = await db
@@ -67,6 +73,7 @@ export async function createDeployment(
       originPrefix: normalisePrefix(input.originPrefix),
       origin: JSON.stringify(sealedOrigin),
       downloadAuth: sealedAuth ? JSON.stringify(sealedAuth) : null,
+      publicUrl: publicUrl?.url ?? null,
     })
   } catch (error) {
     if (String(error).includes('UNIQUE')) throw conflict(`deployment ${input.name} exists already`)

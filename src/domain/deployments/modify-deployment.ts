@@ -1,6 +1,6 @@
 /**
  * Changing a deployment (`PATCH /be/v1/deployments`): only what is sent changes, `null` removes
- * `label` or `downloadAuth`. Origin fields merge into the stored origin when the type stays the
+ * `label`, `downloadAuth` or `publicUrl`. Origin fields merge into the stored origin when the type stays the
  * same; a new `type` replaces the whole origin, so it must come complete. The merged result is
  * checked like a new one. Fixing credentials here and retrying the failed deploy is the recovery.
  */
@@ -23,6 +23,7 @@ import {
   type downloadAuthPatchSchema,
   downloadAuthSchema,
   normaliseOrigin,
+  normalisePublicUrl,
   type OriginSettings,
   type originPatchSchema,
   originSchema,
@@ -35,6 +36,7 @@ export interface DeploymentChanges {
   originPrefix?: string
   origin?: z.infer<typeof originPatchSchema>
   downloadAuth?: z.infer<typeof downloadAuthPatchSchema> | null
+  publicUrl?: string | null
 }
 
 function prefixed(field: string, issues: z.core.$ZodIssue[]) {
@@ -86,6 +88,14 @@ export async function modifyDeployment(
   const update: Partial<typeof deployments.$inferInsert> = { updated: isoNow() }
 
   if (changes.label !== undefined) update.label = changes.label
+  if (changes.publicUrl === null) update.publicUrl = null
+  else if (changes.publicUrl !== undefined) {
+    const publicUrl = normalisePublicUrl(changes.publicUrl)
+    if ('problem' in publicUrl) {
+      throw invalidParam([{ field: 'publicUrl', reason: publicUrl.problem }])
+    }
+    update.publicUrl = publicUrl.url
+  }
   if (changes.originPrefix !== undefined) {
     update.originPrefix = normalisePrefix(changes.originPrefix)
     if (update.originPrefix !== row.originPrefix) update.rangeVerified = false

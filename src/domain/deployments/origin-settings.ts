@@ -6,6 +6,7 @@
  */
 import { z } from '@hono/zod-openapi'
 import { targetProblem } from '../net/target-check'
+import { isAkamaiKey } from './akamai-token'
 
 const hostOrUrl = z.string().min(1).max(300).openapi({ example: 's3.eu-central-1.amazonaws.com' })
 const bucketName = z
@@ -73,8 +74,12 @@ export const originPatchSchema = z
 export const downloadAuthSchema = z
   .strictObject({
     type: z.enum(['akamai', 'gcore']),
-    key: z.string().min(1).max(256),
+    key: z.string().min(1).max(256).openapi({ description: 'akamai: the token key, hex digits' }),
     ttlSec: z.number().int().min(1).max(31_536_000),
+  })
+  .refine((auth) => auth.type !== 'akamai' || isAkamaiKey(auth.key), {
+    path: ['key'],
+    message: 'an akamai token key must be an even number of hex digits',
   })
   .openapi('DownloadAuth')
 export type DownloadAuthInput = z.infer<typeof downloadAuthSchema>
@@ -173,6 +178,28 @@ export function normaliseOrigin(
     return { settings: { ...input, host: host.url, cpCode: String(input.cpCode) } }
   }
   return { settings: { type: 'r2', bucket: input.bucket ?? DEFAULT_R2_BUCKET } }
+}
+
+/**
+ * A deployment's `publicUrl` (the CDN hostname in front of the origin, maybe with a base path)
+ * as stored: `scheme://host[:port][/path]` without a trailing slash, or why it is refused. The
+ * service never calls it, so it is not a target to check; it is handed to launchers.
+ */
+export function normalisePublicUrl(raw: string): { url: string } | { problem: string } {
+  let url: URL
+  try {
+    url = new URL(raw.trim())
+  } catch {
+    return { problem: 'must be an absolute http(s) URL' }
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    return { problem: 'must be an absolute http(s) URL' }
+  }
+  if (url.username || url.password) return { problem: 'must not hold credentials' }
+  if (url.search || url.hash || raw.includes('?') || raw.includes('#')) {
+    return { problem: 'must not hold a query or fragment' }
+  }
+  return { url: `${url.protocol}//${url.host}${url.pathname.replace(/\/+$/, '')}` }
 }
 
 /** The URL an origin's requests go to (null for R2), for re-checking before a publish. */

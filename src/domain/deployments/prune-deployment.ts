@@ -8,9 +8,7 @@ import { eq } from 'drizzle-orm'
 import { dbOf } from '../../db/client'
 import { deployments, orgs, retiredFiles } from '../../db/schema'
 import { type StepContext, type StepOutcome, TaskFailure } from '../../tasks/types'
-import { OriginError } from '../origins/origin'
-import { originOf, originPath } from './origin-of'
-import { withRetries } from './publish-file'
+import { PUBLISHED_AREAS as AREAS, deletePublishedPage, publishedDir } from './prune-origins'
 
 interface PruneCursor {
   /** 0: dxf, 1: pat, 2: done with the origin. */
@@ -18,8 +16,6 @@ interface PruneCursor {
   next?: string
   deleted: number
 }
-
-const AREAS = ['dxf', 'pat'] as const
 
 /** One step of removing a deployment. */
 export async function pruneDeploymentStep(ctx: StepContext): Promise<StepOutcome> {
@@ -44,27 +40,18 @@ export async function pruneDeploymentStep(ctx: StepContext): Promise<StepOutcome
       .where(eq(orgs.id, deployment.orgId))
       .get()
     if (!org) throw new TaskFailure({ code: 'badParams', message: 'the org no longer exists' })
-    try {
-      const origin = await originOf(env, deployment)
-      const prefix = originPath(deployment.originPrefix, `${AREAS[cursor.area]}/${org.name}/`)
-      const page = await withRetries(() => origin.list(prefix, cursor.next))
-      for (const key of page.keys) await withRetries(() => origin.delete(key))
-      const deleted = cursor.deleted + page.keys.length
-      const moved = page.next
-        ? { area: cursor.area, next: page.next, deleted }
-        : { area: cursor.area + 1, deleted }
-      return { kind: 'continue', cursor: moved, progress: moved.area / (AREAS.length + 1) }
-    } catch (error) {
-      if (error instanceof OriginError) {
-        throw new TaskFailure({
-          code: error.code,
-          message: `deployment ${deployment.name}: ${error.message}`,
-          deployment: deployment.name,
-          ...(error.httpStatus !== undefined ? { httpStatus: error.httpStatus } : {}),
-        })
-      }
-      throw error
-    }
+    const scope = { orgId: deployment.orgId, orgName: org.name }
+    const page = await deletePublishedPage(
+      env,
+      deployment,
+      publishedDir(scope, cursor.area),
+      cursor.next,
+    )
+    const deleted = cursor.deleted + page.deleted
+    const moved = page.next
+      ? { area: cursor.area, next: page.next, deleted }
+      : { area: cursor.area + 1, deleted }
+    return { kind: 'continue', cursor: moved, progress: moved.area / (AREAS.length + 1) }
   }
 
   await db.batch([

@@ -10,6 +10,12 @@ import { orgs, rateLimits, retiredFiles, tasks, traces } from '../../db/schema'
 import type { StepContext, StepOutcome } from '../../tasks/types'
 import { TaskFailure } from '../../tasks/types'
 import { loginUserKeyPrefix } from '../auth/sessions'
+import {
+  firstOriginPrune,
+  type OriginPruneCursor,
+  pruneOriginsUnit,
+  skipDeployment,
+} from '../deployments/prune-origins'
 import type { OrgPruneParams } from './delete-org'
 
 /** Objects listed and deleted per step (the most one R2 list or delete call takes). */
@@ -21,6 +27,8 @@ interface EraseCursor {
   phase: 'origins' | 'objects' | 'traces' | 'records'
   objectsDeleted: number
   tracesDeleted: number
+  /** Where pruning the origins stands (with `prune`). */
+  origins?: OriginPruneCursor
 }
 
 function paramsOf(ctx: StepContext): OrgPruneParams {
@@ -50,15 +58,26 @@ export async function eraseOrgStep(ctx: StepContext): Promise<StepOutcome> {
 
   switch (cursor.phase) {
     case 'origins': {
-      // TODO(#3): with params.prune, delete what was published to the org's origins here,
-      // while the deployment records (and their credentials) still exist.
-      if (params.prune) {
+      // While the deployment records (and their credentials) still exist.
+      if (!params.prune) return next({ ...cursor, phase: 'objects' }, 0.05)
+      const saved = cursor.origins ?? firstOriginPrune()
+      const scope = { orgId: params.orgId, orgName: params.orgName }
+      try {
+        const origins = await pruneOriginsUnit(ctx.env, scope, saved)
+        if (!origins) return next({ ...cursor, phase: 'objects' }, 0.05)
+        return next({ ...cursor, origins }, 0.02)
+      } catch (error) {
+        const deployment = error instanceof TaskFailure ? error.exception.deployment : undefined
+        if (typeof deployment !== 'string') throw error
+        // The org's credentials stop with its deletion, so nobody could fix the origin and retry:
+        // leave its files, say so, and go on.
         await ctx.warn(
-          'originsNotPruned',
-          'removing published files from origins is not available yet; they were left in place',
+          'originNotPruned',
+          `${error instanceof Error ? error.message : String(error)}; ` +
+            'its published files were left in place',
         )
+        return next({ ...cursor, origins: skipDeployment(saved, deployment) }, 0.02)
       }
-      return next({ ...cursor, phase: 'objects' }, 0.05)
     }
 
     case 'objects': {
@@ -99,7 +118,8 @@ export async function eraseOrgStep(ctx: StepContext): Promise<StepOutcome> {
           orgName: params.orgName,
           objectsDeleted: cursor.objectsDeleted,
           tracesDeleted: cursor.tracesDeleted,
-          originsPruned: false,
+          originsPruned: params.prune,
+          originFilesDeleted: cursor.origins?.deleted ?? 0,
         },
       }
     }

@@ -19,6 +19,18 @@ const originPrefixSchema = z
   )
   .openapi({ example: 'rockit', description: 'Path on the origin before dxf/ and pat/' })
 
+/** The CDN base URL in front of the origin; launchers get `<publicUrl>/<originPrefix>/dxf/...`. */
+const publicUrlSchema = z
+  .string()
+  .min(1)
+  .max(500)
+  .openapi({
+    example: 'https://cdn.example.com',
+    description:
+      'Absolute http(s) URL of the CDN in front of the origin (no query); launchers download ' +
+      '<publicUrl>/<originPrefix>/dxf/... from it',
+  })
+
 export const createDeploymentBody = z
   .strictObject({
     name: deploymentNameSchema,
@@ -26,6 +38,7 @@ export const createDeploymentBody = z
     originPrefix: originPrefixSchema,
     origin: originSchema,
     downloadAuth: downloadAuthSchema.optional(),
+    publicUrl: publicUrlSchema.optional(),
   })
   .openapi('CreateDeployment')
 
@@ -38,6 +51,7 @@ export const updateDeploymentBody = z
       description: 'Fields merge into the stored origin of the same type; a new type replaces it',
     }),
     downloadAuth: downloadAuthPatchSchema.nullable().optional(),
+    publicUrl: publicUrlSchema.nullable().optional(),
   })
   .openapi('UpdateDeployment')
 
@@ -69,6 +83,9 @@ export const deploymentSchema = z
         ttlSec: z.number(),
       })
       .nullable(),
+    publicUrl: z.string().nullable().openapi({
+      description: 'Base URL launchers download from (the CDN in front of the origin); null: none',
+    }),
     status: z.enum(['unknown', 'ok', 'error']),
     message: z.string().nullable().openapi({ description: 'Outcome of the last publish' }),
     rangeVerified: z.boolean().openapi({ description: 'The origin answered a ranged GET' }),

@@ -90,7 +90,7 @@ const update = createRoute({
   method: 'patch',
   path: '/be/v1/deployments',
   tags,
-  summary: 'Change a deployment; send only what changes, null removes label or downloadAuth',
+  summary: 'Change a deployment; send only what changes, null removes an optional field',
   middleware: [userAuth()] as const,
   request: { body: jsonBody(updateDeploymentBody) },
   responses: {

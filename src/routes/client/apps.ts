@@ -1,6 +1,7 @@
 /**
  * `GET /client/v1/apps/{orgName}/{appName}` (trace key): what a launcher needs to start the app,
- * the current image's depot URLs, size and SHA-256, answered flat as API.md section 6 writes it.
+ * the current image's depot URLs, size and SHA-256, and its URLs on the app's CDNs, answered flat
+ * as API.md section 6 writes it.
  */
 import { createRoute, z } from '@hono/zod-openapi'
 import { currentImage } from '../../domain/apps/current-image'
@@ -39,7 +40,11 @@ const launch = createRoute({
         profile: z.object({
           url: z.string().openapi({ description: 'Depot URL of profile.json' }),
         }),
-        origins: z.array(z.string()).openapi({ description: 'Base URLs of the CDN origins' }),
+        origins: z.array(z.string()).openapi({
+          description:
+            'URLs of image.dxf on the CDNs of the deployments that hold it (those with a ' +
+            'publicUrl), signed when the deployment has downloadAuth',
+        }),
       }),
       'The current image',
     ),
@@ -65,7 +70,7 @@ export const clientAppRoutes = createRouter().openapi(launch, async (c) => {
       dxfName: image.dxfName,
       image: { url: `${dir}image.dxf`, sizeBytes: image.sizeBytes, sha256: image.sha256 },
       profile: { url: `${dir}profile.json` },
-      origins: await originUrls(c.env, app),
+      origins: await originUrls(c.env, app, orgName, image),
     }),
     200,
   )
