@@ -269,6 +269,8 @@ export const deployments = sqliteTable(
     /** JSON of the origin with its secrets encrypted (AES-GCM with the instance key). */
     origin: text('origin').notNull(),
     downloadAuth: text('download_auth'),
+    /** Where launchers download what the origin holds: the CDN in front of it (no trailing /). */
+    publicUrl: text('public_url'),
     /** unknown | ok | error */
     status: text('status').notNull().default('unknown'),
     message: text('message'),
