@@ -2,6 +2,13 @@ import { describe, expect, it } from 'vitest'
 import { adminHeaders, call, waitForTask } from './helpers'
 
 describe('what every endpoint shares', () => {
+  it('reports the schema version of the newest migration', async () => {
+    const { env } = await import('cloudflare:workers')
+    const newest = env.TEST_MIGRATIONS.at(-1)?.name.replace(/\.sql$/, '')
+    const answer = await call('GET', '/srv/v1/versions')
+    expect(answer.body.versions.schema).toBe(newest)
+  })
+
   it('reports versions without authentication', async () => {
     const answer = await call('GET', '/srv/v1/versions')
     expect(answer.status).toBe(200)
