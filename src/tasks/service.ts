@@ -63,7 +63,14 @@ export async function retryTask(env: Env, task: TaskRecord): Promise<void> {
   const seq = task.seq + 1
   const updated = await dbOf(env)
     .update(tasks)
-    .set({ state: 'running', exception: null, ended: null, seq, updated: isoNow() })
+    .set({
+      state: 'running',
+      exception: null,
+      ended: null,
+      seq,
+      attempts: task.attempts + 1,
+      updated: isoNow(),
+    })
     .where(and(eq(tasks.id, task.taskName), eq(tasks.state, 'failed')))
     .returning({ id: tasks.id })
   if (updated.length === 0) throw conflict(`task ${task.taskName} changed meanwhile; read it again`)

@@ -59,3 +59,42 @@ describe('origin endpoints', () => {
     expect(problem('s3.example.com', 'games')).toBeNull()
   })
 })
+
+describe('target rule edge cases', () => {
+  it('refuses disguised loopback and private IPv6 forms and trailing dots', () => {
+    for (const url of [
+      'http://localhost./',
+      'http://LOCALHOST:80/',
+      'http://[::7f00:1]/',
+      'http://[::127.0.0.1]/',
+      'http://[::ffff:10.0.0.1]/',
+      'http://[64:ff9b::a00:1]/',
+      'http://[64:ff9b:1::1]/',
+      'http://[fec0::1]/',
+      'http://[fd12:3456::1]/',
+      'http://[fe80::1]/',
+      'http://[::]/',
+    ]) {
+      expect(targetProblem(url, deployed), url).toBe(
+        'must not point at a loopback, private or link-local address',
+      )
+    }
+  })
+
+  it('refuses the service itself under another spelling of its host', () => {
+    for (const url of ['https://edge.example.com./hook', 'https://EDGE.example.com:443/hook']) {
+      expect(targetProblem(url, deployed), url).toBe('must not point at this service itself')
+    }
+  })
+
+  it('accepts public addresses, NAT64 of a public address included', () => {
+    for (const url of [
+      'https://hooks.example.org/x',
+      'http://[2606:4700::6810:85e5]/',
+      'http://[64:ff9b::808:808]/',
+      'http://8.8.8.8/',
+    ]) {
+      expect(targetProblem(url, deployed), url).toBeNull()
+    }
+  })
+})

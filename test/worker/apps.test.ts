@@ -241,6 +241,7 @@ describe('GET /be/v1/apps', () => {
     const both = await newApp(org, { name: 'c_both' })
     const failed = await newApp(org, { name: 'd_failed' })
     const locked = await newApp(org, { name: 'e_locked' })
+    const retried = await newApp(org, { name: 'f_retried' })
     const ids = (a: { orgId: string; appId: string; name: string }) => ({
       orgId: a.orgId,
       appId: a.appId,
@@ -272,6 +273,23 @@ describe('GET /be/v1/apps', () => {
       exception: { code: 'originRefused', message: 'origin said 403' },
     })
     await insertTask({ ...ids(locked), type: 'mkraw', state: 'running' })
+    // The deploy task locks the app when a publish fails (as it does for a real failure).
+    await dbOf(env).update(apps).set({ locked: true }).where(eq(apps.id, locked.appId))
+    // A retry succeeded and unlocked the app, but a deploy refused meanwhile with appLocked is
+    // the newest deploy: the app must not look locked.
+    await insertTask({
+      ...ids(retried),
+      type: 'deploy',
+      state: 'succeeded',
+      created: '2026-01-01T00:00:00.000Z',
+    })
+    await insertTask({
+      ...ids(retried),
+      type: 'deploy',
+      state: 'failed',
+      created: '2026-01-02T00:00:00.000Z',
+      exception: { code: 'appLocked', message: 'app f_retried is locked by a failed publish' },
+    })
 
     const all = await call('GET', '/be/v1/apps?fields[]=name,state,processing,exporting,locked', {
       headers: org.headers,
@@ -282,6 +300,7 @@ describe('GET /be/v1/apps', () => {
       { name: 'c_both', state: 'processing', processing: true, exporting: true, locked: false },
       { name: 'd_failed', state: 'error', processing: false, exporting: false, locked: false },
       { name: 'e_locked', state: 'locked', processing: true, exporting: false, locked: true },
+      { name: 'f_retried', state: 'idle', processing: false, exporting: false, locked: false },
     ])
 
     const detail = await call('GET', '/be/v1/apps/d_failed', { headers: org.headers })

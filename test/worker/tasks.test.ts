@@ -232,6 +232,8 @@ describe('POST /be/v1/trigger', () => {
       exception: { code: 'internal', message: 'flaky' },
       params: { message: 'again' },
     })
+    const before = (await call('GET', `/be/v1/tasks/${taskName}`, { headers: org.headers })).body
+      .task
     const answer = await call('POST', '/be/v1/trigger', {
       headers: org.headers,
       body: { type: 'retryTask', taskName },
@@ -241,6 +243,8 @@ describe('POST /be/v1/trigger', () => {
     const task = await waitForTask(taskName)
     expect(task).toMatchObject({ state: 'succeeded', exception: null })
     expect(task.result.message).toBe('again')
+    // Each retry is one more attempt.
+    expect(task.attempts).toBe(before.attempts + 1)
 
     const twice = await call('POST', '/be/v1/trigger', {
       headers: org.headers,

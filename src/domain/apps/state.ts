@@ -1,6 +1,6 @@
 /**
  * The state of an app, derived from what its tasks are doing rather than stored, so it can never
- * drift from them: `locked` (its last publish failed) before `error` (its last build or training
+ * drift from them: `locked` (a publish failed and no retry has succeeded yet) before `error` (its last build or training
  * run failed) before `processing` (an `mkraw` or `mkdxf` task is queued or running) before
  * `exporting` (a `deploy` task is queued or running) before `idle`.
  */
@@ -62,9 +62,11 @@ export function appStatus(
   const processing = PROCESSING_TYPES.some((type) => activity.active.has(type))
   const exporting = activity.active.has('deploy')
 
+  // The deploy task sets and clears `row.locked` itself (a failed publish locks, a successful
+  // retry unlocks); a later deploy refused with `appLocked` must not keep the app locked.
   const lastDeploy = activity.lastEnded.get('deploy')
-  const deployFailed = !exporting && lastDeploy?.state === 'failed'
-  const locked = row.locked || deployFailed
+  const deployFailed = lastDeploy?.state === 'failed'
+  const locked = row.locked
 
   const lastWork = ERROR_TYPES.map((type) => activity.lastEnded.get(type))
     .filter((task): task is EndedTask => task !== undefined)
