@@ -53,12 +53,13 @@ describe('GET /depot (no authentication)', () => {
     expect(response.headers.get('accept-ranges')).toBe('bytes')
     expect(response.headers.get('cache-control')).toBe('public, max-age=31536000, immutable')
     expect(response.headers.get('last-modified')).toMatch(/GMT$/)
+    expect(response.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/)
   })
 
   it('serves profile.json as JSON and an older kept build too', async () => {
     const profile = await get(imagePath.replace('image.dxf', 'profile.json'))
     expect(profile.status).toBe(200)
-    expect(profile.headers.get('content-type')).toBe('application/json')
+    expect(profile.headers.get('content-type')).toMatch(/^application\/json(; charset=utf-8)?$/)
     expect(await profile.json()).toEqual({ bandwidths: [25, 100, 1000] })
     const older = await get(`/depot/dxf/${org.orgName}/${app.name}/0001/dxf-0001-01/image.dxf`)
     expect(older.status).toBe(200)
