@@ -28,7 +28,10 @@ export interface CreateAppInput {
   training?: Partial<TrainingSettings>
 }
 
-/** Creates the app in org `orgId`; 409 when the name is taken, 400 for an unknown deployment. */
+/**
+ * Creates the app in org `orgId`; 409 when the name is taken or a deployment is being deleted,
+ * 400 for an unknown deployment.
+ */
 export async function createApp(
   env: Env,
   orgId: string,

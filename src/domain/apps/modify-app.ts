@@ -27,7 +27,7 @@ export interface ModifiedApp {
   evicted: number[]
 }
 
-/** Applies `change` to `row`. 400 for an unknown deployment. */
+/** Applies `change` to `row`. 400 for an unknown deployment, 409 for one being deleted. */
 export async function modifyApp(
   env: Env,
   row: AppRow,
@@ -37,7 +37,8 @@ export async function modifyApp(
   if (change.label !== undefined) values.label = change.label
   if (change.maxBuilds !== undefined) values.maxBuilds = change.maxBuilds
   if (change.deployments !== undefined) {
-    const names = await checkDeploymentNames(env, row.orgId, change.deployments ?? [])
+    const listed = row.deployments ? (JSON.parse(row.deployments) as string[]) : []
+    const names = await checkDeploymentNames(env, row.orgId, change.deployments ?? [], listed)
     values.deployments = JSON.stringify(names)
   }
   let traceKey: string | undefined

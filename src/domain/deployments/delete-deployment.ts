@@ -1,15 +1,17 @@
 /**
  * Deleting a deployment: refused (409) while an app lists it by name; otherwise a `prune` task
- * removes what the org published on the origin and then the record. A second DELETE while that
- * task runs answers with the same task.
+ * removes what the org published on the origin (leaving what another deployment at the same
+ * location serves, see shared-location.ts) and then the record. A second DELETE while that task
+ * runs answers with the same task.
  */
-import { and, eq, inArray, sql } from 'drizzle-orm'
+import { eq } from 'drizzle-orm'
 import { dbOf } from '../../db/client'
-import { apps, tasks } from '../../db/schema'
+import { apps } from '../../db/schema'
 import type { Env } from '../../env'
 import { conflict } from '../../http/errors'
 import { submitTask } from '../../tasks/service'
 import { findDeployment } from './deployment-store'
+import { PRUNING, removalTask } from './removal-state'
 
 /** Names of the org's apps whose `deployments` list names `deploymentName`. */
 export async function appsListing(
@@ -44,19 +46,8 @@ export async function deleteDeployment(env: Env, orgId: string, name: string): P
     )
   }
 
-  const running = await dbOf(env)
-    .select({ id: tasks.id })
-    .from(tasks)
-    .where(
-      and(
-        eq(tasks.orgId, orgId),
-        eq(tasks.type, 'prune'),
-        inArray(tasks.state, ['submitted', 'running']),
-        sql`json_extract(${tasks.params}, '$.deploymentId') = ${row.id}`,
-      ),
-    )
-    .get()
-  if (running) return running.id
+  const running = await removalTask(env, orgId, row.id, PRUNING)
+  if (running) return running
 
   return submitTask(env, {
     type: 'prune',

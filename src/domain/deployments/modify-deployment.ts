@@ -3,13 +3,15 @@
  * `label`, `downloadAuth` or `publicUrl`. Origin fields merge into the stored origin when the type stays the
  * same; a new `type` replaces the whole origin, so it must come complete. The merged result is
  * checked like a new one. Fixing credentials here and retrying the failed deploy is the recovery.
+ * Refused while the deployment's removal task is submitted or running; once it failed, fixing the
+ * origin here and retrying it is the recovery of a removal too.
  */
-import { eq } from 'drizzle-orm'
+import { and, eq } from 'drizzle-orm'
 import type { z } from 'zod'
 import { dbOf, isoNow } from '../../db/client'
 import { deployments } from '../../db/schema'
 import { type Env, settingsOf } from '../../env'
-import { invalidParam } from '../../http/errors'
+import { conflict, invalidParam } from '../../http/errors'
 import { issueDetails } from '../../http/router'
 import { normalisePrefix, targetRules } from './create-deployment'
 import {
@@ -28,6 +30,7 @@ import {
   type originPatchSchema,
   originSchema,
 } from './origin-settings'
+import { PRUNING, removalTask } from './removal-state'
 import { openDownloadAuth, openOrigin, sealDownloadAuth, sealOrigin } from './secret-box'
 
 export interface DeploymentChanges {
@@ -77,15 +80,14 @@ async function openedAuth(key: string, row: DeploymentRow): Promise<DownloadAuth
   }
 }
 
-/** Applies `changes`; 404 for an unknown name, 400 for an unusable result. */
-export async function modifyDeployment(
+/** The columns `changes` sets on `row` (merged over what `row` holds); 400 for a bad result. */
+async function changedColumns(
   env: Env,
-  orgId: string,
+  row: DeploymentRow,
   changes: DeploymentChanges,
-): Promise<DeploymentRow> {
-  const row = await findDeployment(env, orgId, changes.name)
+): Promise<Partial<typeof deployments.$inferInsert>> {
   const key = settingsOf(env).encryptionKey
-  const update: Partial<typeof deployments.$inferInsert> = { updated: isoNow() }
+  const update: Partial<typeof deployments.$inferInsert> = {}
 
   if (changes.label !== undefined) update.label = changes.label
   if (changes.publicUrl === null) update.publicUrl = null
@@ -121,8 +123,45 @@ export async function modifyDeployment(
     if (!parsed.success) throw invalidParam(prefixed('downloadAuth', parsed.error.issues))
     update.downloadAuth = JSON.stringify(await sealDownloadAuth(key, row.id, parsed.data))
   }
+  return update
+}
 
+/** Tries to write a PATCH this many times when others keep changing the deployment meanwhile. */
+const ATTEMPTS = 5
+
+/** Now, or just after `previous` when the clock has not moved past it: `updated` is the version. */
+function laterThan(previous: string): string {
+  const now = isoNow()
+  return now > previous ? now : new Date(Date.parse(previous) + 1).toISOString()
+}
+
+/**
+ * Applies `changes`; 404 for an unknown name, 400 for an unusable result, 409 while the
+ * deployment's removal is under way. The write goes only if the row is still the one the merge
+ * read (`updated` unchanged); otherwise the merge runs again on the new row, so concurrent
+ * PATCHes of different fields all land. 409 when that keeps failing.
+ */
+export async function modifyDeployment(
+  env: Env,
+  orgId: string,
+  changes: DeploymentChanges,
+): Promise<DeploymentRow> {
   const db = dbOf(env)
-  await db.update(deployments).set(update).where(eq(deployments.id, row.id))
-  return (await db.select().from(deployments).where(eq(deployments.id, row.id)).get())!
+  for (let attempt = 1; ; attempt++) {
+    const row = await findDeployment(env, orgId, changes.name)
+    const pruning = await removalTask(env, orgId, row.id, PRUNING)
+    if (pruning) {
+      throw conflict(`deployment ${row.name} is being deleted (task ${pruning}); it cannot change`)
+    }
+    const update = await changedColumns(env, row, changes)
+    const saved = await db
+      .update(deployments)
+      .set({ ...update, updated: laterThan(row.updated) })
+      .where(and(eq(deployments.id, row.id), eq(deployments.updated, row.updated)))
+      .returning()
+    if (saved.length) return saved[0]
+    if (attempt >= ATTEMPTS) {
+      throw conflict(`deployment ${row.name} kept changing meanwhile; send the change again`)
+    }
+  }
 }
