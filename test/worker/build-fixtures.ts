@@ -14,7 +14,7 @@ import { imageLayout, rebuildFiles } from '../../src/engine/dxf-stream'
 import { createLogger } from '../../src/http/log'
 import { taskHandlers } from '../../src/tasks/handlers'
 import { loadTask } from '../../src/tasks/store'
-import type { StepContext, TaskRecord } from '../../src/tasks/types'
+import type { StepContext, StepOutcome, TaskRecord } from '../../src/tasks/types'
 import { appIds, newApp } from './app-fixtures'
 import type { OrgFixture } from './fixtures'
 import { type Answer, call } from './helpers'
@@ -174,36 +174,49 @@ function contextOf(task: TaskRecord): StepContext {
 }
 
 /**
- * Runs a task submitted with `start: false` to its end by calling its handler, the way the
- * queue consumer does. With `twice`, every step runs a second time on the same snapshot before
- * its outcome is saved: what happens when a step's work was done but its message came again.
- * Returns the number of steps.
+ * Runs one step of a task (submitted with `start: false`) by calling its handler, the way the
+ * queue consumer does, and saves the outcome. With `twice`, the step runs a second time on the
+ * same snapshot before its outcome is saved: what happens when a step's work was done but its
+ * message came again. Returns the outcome saved.
  */
-export async function driveTask(taskName: string, options: { twice?: boolean } = {}) {
+export async function stepTask(
+  taskName: string,
+  options: { twice?: boolean } = {},
+): Promise<StepOutcome> {
   const db = dbOf(env)
-  await db.update(tasks).set({ state: 'running', started: isoNow() }).where(eq(tasks.id, taskName))
-  for (let steps = 1; ; steps++) {
-    const task = (await loadTask(env, taskName)) as TaskRecord
-    const handler = taskHandlers[task.type]
-    let outcome = await handler.step(contextOf(structuredClone(task)))
-    if (options.twice) outcome = await handler.step(contextOf(structuredClone(task)))
-    if (outcome.kind === 'done') {
-      await db
-        .update(tasks)
-        .set({
-          state: 'succeeded',
-          progress: 1,
-          result: JSON.stringify(outcome.result ?? {}),
-          seq: task.seq + 1,
-          ended: isoNow(),
-        })
-        .where(eq(tasks.id, taskName))
-      return steps
-    }
+  await db
+    .update(tasks)
+    .set({ state: 'running', started: isoNow() })
+    .where(and(eq(tasks.id, taskName), eq(tasks.state, 'submitted')))
+  const task = (await loadTask(env, taskName)) as TaskRecord
+  const handler = taskHandlers[task.type]
+  let outcome = await handler.step(contextOf(structuredClone(task)))
+  if (options.twice) outcome = await handler.step(contextOf(structuredClone(task)))
+  if (outcome.kind === 'done') {
     await db
       .update(tasks)
-      .set({ cursor: JSON.stringify(outcome.cursor), seq: task.seq + 1 })
+      .set({
+        state: 'succeeded',
+        progress: 1,
+        result: JSON.stringify(outcome.result ?? {}),
+        seq: task.seq + 1,
+        ended: isoNow(),
+      })
       .where(eq(tasks.id, taskName))
+  } else {
+    await db
+      .update(tasks)
+      .set({ cursor: JSON.stringify(outcome.cursor), seq: task.seq + 1, updated: isoNow() })
+      .where(eq(tasks.id, taskName))
+  }
+  return outcome
+}
+
+/** Runs a task submitted with `start: false` to its end (see {@link stepTask}); returns its steps. */
+export async function driveTask(taskName: string, options: { twice?: boolean } = {}) {
+  for (let steps = 1; ; steps++) {
+    const outcome = await stepTask(taskName, options)
+    if (outcome.kind === 'done') return steps
     if (steps > 10_000) throw new Error(`task ${taskName} does not end`)
   }
 }

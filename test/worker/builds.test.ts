@@ -243,6 +243,31 @@ describe('PUT /upload/<token>', () => {
     expect((await waitForTask(good.body.taskName)).state).toBe('succeeded')
   })
 
+  it('refuses an empty body with 400 naming Content-Length, without using the URL up', async () => {
+    const org = await newOrg('upload')
+    const app = await buildApp(org)
+    const created = await postBuild(app)
+    const url = created.body.uploadUrl as string
+
+    const empty = await putTar(url, new Uint8Array(0), {
+      'content-type': 'application/x-tar',
+      'content-length': '0',
+    })
+    expect(empty.status).toBe(400)
+    expect(empty.body.details).toEqual([
+      { field: 'Content-Length', reason: expect.stringContaining('empty') },
+    ])
+    // No body at all: no Content-Length either here, which is the 411.
+    const none = await putTar(url, null)
+    expect(none.status).toBe(411)
+
+    expect(await taskOf(created.body.taskName)).toMatchObject({ state: 'submitted' })
+    expect(await buildRow(app, 1)).toMatchObject({ state: 'pending' })
+    const good = await putTar(url, makeTar(smallBuildEntries(1)))
+    expect(good.status).toBe(202)
+    expect((await waitForTask(good.body.taskName)).state).toBe('succeeded')
+  }, 30_000)
+
   it('answers 410 to a second PUT, and to one after the task or the URL expired', async () => {
     const org = await newOrg('upload')
     const app = await buildApp(org)

@@ -19,6 +19,7 @@ import {
   rangeBytes,
   readImageHeader,
   sha256Of,
+  stepTask,
   tasksOf,
   uploadBuild,
 } from './build-fixtures'
@@ -89,6 +90,44 @@ describe('mkraw refuses what is not a build, and leaves the app usable', () => {
       { code: 'unsafePath', filename: '../evil.sh' },
     ],
     [
+      'a tar whose links leave the build only together',
+      () =>
+        makeTar([
+          { path: 'a/b/c', type: 'dir' },
+          { path: 'a/b/c/d', type: 'symlink', linkTarget: '../../..' },
+          { path: 'a/b/c/e', type: 'symlink', linkTarget: 'd/../etc/passwd' },
+        ]),
+      { code: 'unsafePath', filename: 'a/b/c/e', offset: 1024 },
+    ],
+    [
+      'a tar with a file written under a link',
+      () =>
+        makeTar([
+          { path: 'a/b/c/d', type: 'dir' },
+          { path: 'a/b/c/e', type: 'symlink', linkTarget: 'd/..' },
+          { path: 'a/b/c/e/pwned.txt', data: 'pwned' },
+        ]),
+      { code: 'unsafePath', filename: 'a/b/c/e/pwned.txt', offset: 1024 },
+    ],
+    [
+      'a tar with the same path twice',
+      () =>
+        makeTar([
+          { path: 'a/f', data: 'one' },
+          { path: 'a/f', data: 'two' },
+        ]),
+      { code: 'duplicatePath', filename: 'a/f', offset: 1024 },
+    ],
+    [
+      'a tar with a path that is a file, then a folder',
+      () =>
+        makeTar([
+          { path: 'a/f', data: 'a file' },
+          { path: 'a/f/g', data: 'under it' },
+        ]),
+      { code: 'pathConflict', filename: 'a/f', offset: 0 },
+    ],
+    [
       'a tar with a corrupt header',
       () => {
         const tar = makeTar(smallBuildEntries(1))
@@ -128,7 +167,7 @@ describe('mkraw refuses what is not a build, and leaves the app usable', () => {
         imageKeys(app.orgId, app.appId, 'dxf-0003-01').image,
         smallBuildEntries(8),
       )
-    })
+    }, 60_000)
   }
 })
 
@@ -203,7 +242,7 @@ describe('mkraw builds images', () => {
     expect((await loadTask(env, task.taskName))?.seq).toBe(seq)
     expect(await tasksOf(app.appId, 'mkraw')).toHaveLength(1)
     expect(await tasksOf(app.appId, 'deploy')).toHaveLength(1)
-  })
+  }, 30_000)
 })
 
 describe('patches and kept builds', () => {
@@ -259,5 +298,103 @@ describe('patches and kept builds', () => {
     expect(await objectBytes(patch12)).toBeNull()
     const rows = await dbOf(env).select().from(patches).where(eq(patches.appId, app.appId)).all()
     expect(rows.map((row) => [row.fromBuildId, row.toBuildId])).toEqual([[2, 3]])
-  })
+  }, 60_000)
+
+  it('imports builds uploaded back to back one at a time, so each patches from the other', async () => {
+    const org = await newOrg('mkraw')
+    const app = await buildApp(org)
+    const v1 = smallBuildEntries(31)
+    expect((await importTar(app, makeTar(v1))).task.state).toBe('succeeded')
+    const readme2 = { path: 'game/readme.txt', data: 'version 2\n' }
+    const v2 = makeTar(v1.map((entry) => (entry.path === readme2.path ? readme2 : entry)))
+    const v3 = makeTar([...v1, { path: 'game/extra.txt', data: 'new' }])
+    const second = await uploadBuild(app, v2)
+    const third = await uploadBuild(app, v3)
+
+    const [task2, task3] = await Promise.all([
+      waitForTask(second.mkraw, 40_000),
+      waitForTask(third.mkraw, 40_000),
+    ])
+    expect(task2.state).toBe('succeeded')
+    expect(task3.state).toBe('succeeded')
+    expect(Date.parse(task3.started)).toBeLessThan(Date.parse(task2.ended))
+    const fromBuilds = (task: { result: { patches: { fromBuildId: number }[] } }) =>
+      task.result.patches.map((patch) => patch.fromBuildId)
+    expect(fromBuilds(task2)).toEqual([1])
+    expect(fromBuilds(task3)).toEqual([2, 1])
+    const shown = await appView(app)
+    expect(shown).toMatchObject({ iCurBuild: 3, dxfName: 'dxf-0003-01' })
+    const pairs = shown.patches.map((p: { fromBuildId: number; toBuildId: number }) => [
+      p.fromBuildId,
+      p.toBuildId,
+    ])
+    expect(pairs.sort()).toEqual([
+      [1, 2],
+      [1, 3],
+      [2, 3],
+    ])
+    expect(await objectBytes(patchKey(app.orgId, app.appId, 3, 2))).not.toBeNull()
+  }, 60_000)
+
+  it('holds an import back while an older one of the app has not finished', async () => {
+    const org = await newOrg('mkraw')
+    const app = await buildApp(org)
+    const other = await buildApp(org)
+    const v1 = smallBuildEntries(41)
+    expect((await importTar(app, makeTar(v1))).task.state).toBe('succeeded')
+    const extra = (data: string) => makeTar([...v1, { path: 'game/extra.txt', data }])
+    const second = await stagedMkraw(app, extra('two'), 1 << 20)
+    const third = await stagedMkraw(app, extra('three'), 1 << 20)
+    const elsewhere = await stagedMkraw(other, makeTar(v1), 1 << 20)
+
+    // The newer import waits, again and again, and keeps no tables open meanwhile.
+    for (let i = 0; i < 2; i++) {
+      const waiting = await stepTask(third.taskName)
+      expect(waiting).toMatchObject({
+        kind: 'continue',
+        cursor: { phase: 'queued', waitingFor: second.taskName },
+        delaySec: expect.any(Number),
+      })
+    }
+    expect(await allKeys(buildKeys(app.orgId, app.appId, 3).files)).toEqual([])
+    // Another app's import does not wait for this app's.
+    expect(await stepTask(elsewhere.taskName)).toMatchObject({ cursor: { phase: 'scan' } })
+    // The older one does not wait for the newer one that is queued behind it.
+    expect(await stepTask(second.taskName)).toMatchObject({ cursor: { phase: 'scan' } })
+    expect(await stepTask(third.taskName)).toMatchObject({ cursor: { phase: 'queued' } })
+
+    await driveTask(second.taskName)
+    await driveTask(third.taskName)
+    const task3 = (await loadTask(env, third.taskName))!
+    expect(task3.state).toBe('succeeded')
+    expect(task3.result?.patches).toEqual([
+      expect.objectContaining({ fromBuildId: 2 }),
+      expect.objectContaining({ fromBuildId: 1 }),
+    ])
+  }, 60_000)
+
+  it('makes no patch that would not be smaller than the new image', async () => {
+    const org = await newOrg('mkraw')
+    const app = await buildApp(org)
+    const v1 = [{ path: 'one.bin', data: seededBytes(51, 200_000) }]
+    // Nothing in common with v1: the patch would carry every block plus its own header.
+    const v2 = [{ path: 'two.bin', data: seededBytes(52, 200_000) }]
+    expect((await importTar(app, makeTar(v1))).task.state).toBe('succeeded')
+    const second = await importTar(app, makeTar(v2))
+    expect(second.task.state).toBe('succeeded')
+    expect(second.task.result).toMatchObject({ patches: [], skippedPatches: [1], current: true })
+    const rows = await dbOf(env).select().from(patches).where(eq(patches.appId, app.appId)).all()
+    expect(rows).toEqual([])
+    expect(await allKeys(`${appPrefix(app.orgId, app.appId)}patches/`)).toEqual([])
+    expect((await appView(app)).patches).toEqual([])
+
+    // One changed block of many still gets its patch.
+    const v3 = [{ path: 'two.bin', data: seededBytes(52, 200_000).map((b, i) => (i ? b : b ^ 1)) }]
+    const third = await importTar(app, makeTar(v3))
+    expect(third.task.result.patches.map((p: { fromBuildId: number }) => p.fromBuildId)).toEqual([
+      2,
+    ])
+    expect(third.task.result.skippedPatches).toEqual([1])
+    expect(await objectBytes(patchKey(app.orgId, app.appId, 3, 2))).not.toBeNull()
+  }, 60_000)
 })

@@ -1,9 +1,9 @@
 /**
  * `PUT /upload/<token>`: the tar of a build created without `url`. The URL is the credential:
  * single use, expiring, dead once its task was expired. Headers are checked before anything
- * changes, so a PUT refused for them (411, 413, 415) leaves the URL usable. Then the URL is
- * used up and the task claimed, each by one conditional UPDATE, so of two PUTs racing only one
- * streams. A body that breaks off fails the build's task and the URL stays used: the client
+ * changes, so a PUT refused for them (411, 413, 415, 400 for an empty body) leaves the URL
+ * usable. Then the URL is used up and the task claimed, each by one conditional UPDATE, so of
+ * two PUTs racing only one streams. A body that breaks off fails the build's task and the URL stays used: the client
  * creates a new build (documented in docs/builds.md).
  */
 import { and, eq, gt } from 'drizzle-orm'
@@ -53,6 +53,11 @@ function checkHeaders(env: Env, headers: Headers, task: TaskRecord): number {
     throw invalidParam([{ field: 'Content-Length', reason: 'must be a number of bytes' }])
   }
   const length = Number(announced)
+  if (length === 0) {
+    throw invalidParam([
+      { field: 'Content-Length', reason: 'is 0: the body is empty; send the build tar' },
+    ])
+  }
   const limit = settingsOf(env).maxUploadBytes
   if (length > limit)
     throw tooLarge(`the build has ${length} bytes; this instance accepts ${limit}`)

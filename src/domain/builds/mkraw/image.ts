@@ -10,6 +10,7 @@ import type { BuildJob } from '../build-job'
 import { carriedOrder, NATIVE_PROFILE, nativeOrder } from '../carried-order'
 import { encodeBlockList, encodeGeometry } from './block-geometry'
 import type { Composition } from './composition'
+import { refuseUnsafeTree } from './tar-failure'
 import { type CompositionWrite, planWrite } from './write-composition'
 
 /** What is known of the written image. */
@@ -36,11 +37,14 @@ export async function loadBytes(bucket: R2Bucket, key: string): Promise<Uint8Arr
 }
 
 /**
- * Encodes the image header and stores what the writing steps need: the header, the block
- * order and the build's block geometry. Returns the planned write of `image.dxf`.
+ * Checks the whole file table (a build whose paths are only unsafe together fails here, before
+ * anything of its image exists), encodes the image header and stores what the writing steps
+ * need: the header, the block order and the build's block geometry. Returns the planned write
+ * of `image.dxf`.
  */
 export async function prepareImage(job: BuildJob, totals: ScanTotals): Promise<CompositionWrite> {
   const files = await loadFiles(job.bucket, job.keys.files)
+  refuseUnsafeTree(files)
   const hashes = await loadBytes(job.bucket, job.keys.blocks)
   const order =
     (await carriedOrder(job.env, job.app, { buildId: job.buildId, blocks: totals.blocks })) ??

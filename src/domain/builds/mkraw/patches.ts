@@ -1,7 +1,8 @@
 /**
  * The patch phase of mkraw: for every earlier build the app keeps, a patch from that build's
  * image to the new one (the new build's blocks whose content the old build lacks, plus the new
- * image header), its size, and the size of the files that changed, as a `patches` row.
+ * image header), its size, and the size of the files that changed, as a `patches` row. A patch
+ * that would be as large as the new image or larger is not made.
  */
 import { and, desc, eq, ne } from 'drizzle-orm'
 import { dbOf } from '../../../db/client'
@@ -47,28 +48,38 @@ async function getRange(bucket: R2Bucket, key: string, length: number): Promise<
   return new Uint8Array(await object.arrayBuffer())
 }
 
+/** What planning a patch found: a patch to write, or why there is none. */
+export type PlannedPatch =
+  | { kind: 'write'; write: CompositionWrite; changedFilesBytes: number }
+  /** The base build went meanwhile. */
+  | { kind: 'gone' }
+  /** The patch would be as large as the new image or larger: a launcher fetches the image. */
+  | { kind: 'useless'; sizeBytes: number }
+
 /**
- * Plans the patch from build `fromBuildId`: stores its header and block list, returns the write
- * of `patch.dxf` and the changed files' size. Null when that build went meanwhile.
+ * Plans the patch from build `fromBuildId` to this build, whose image has `imageBytes` bytes:
+ * stores its header and block list and returns the write of `patch.dxf` and the changed
+ * files' size, unless the base is gone or the patch would save nothing.
  */
 export async function preparePatch(
   job: BuildJob,
   fromBuildId: number,
   totals: ScanTotals,
-): Promise<{ write: CompositionWrite; changedFilesBytes: number } | null> {
+  imageBytes: number,
+): Promise<PlannedPatch> {
   const db = dbOf(job.env)
   const from = await db
     .select()
     .from(builds)
     .where(and(eq(builds.appId, job.appId), eq(builds.buildId, fromBuildId)))
     .get()
-  if (from?.state !== 'ready' || !from.dxfName) return null
+  if (from?.state !== 'ready' || !from.dxfName) return { kind: 'gone' }
 
   const { bucket } = job
   const fromKeys = buildKeys(job.orgId, job.appId, fromBuildId)
   const fromImage = imageKeys(job.orgId, job.appId, from.dxfName).image
   const head = await bucket.head(fromImage)
-  if (!head) return null
+  if (!head) return { kind: 'gone' }
   const fixed = await getRange(bucket, fromImage, Math.min(head.size, 64))
   const fromHeader = parseImageHeader(await getRange(bucket, fromImage, imageHeaderLength(fixed)))
 
@@ -82,13 +93,8 @@ export async function preparePatch(
     toHeaderBytes,
     newBlocks: plan.newBlocks,
   })
-  await bucket.put(job.work.patchHeader(fromBuildId), header)
-  await bucket.put(job.work.patchList(fromBuildId), encodeBlockList(plan.newBlocks))
 
-  const fromFiles = await loadFiles(bucket, fromKeys.files)
   const toFiles = await loadFiles(bucket, job.keys.files)
-  const changed = changedFilesBytes(fromFiles, toFiles, fromHashes, toHashes)
-
   const lengths = new Uint32Array(totals.blocks)
   for (const file of toFiles) {
     for (let k = 0; k < file.blockCount; k++) {
@@ -99,6 +105,14 @@ export async function preparePatch(
     }
   }
   const dataBytes = plan.newBlocks.reduce((sum, block) => sum + lengths[block], 0)
+  const sizeBytes = header.length + dataBytes
+  if (sizeBytes >= imageBytes) return { kind: 'useless', sizeBytes }
+
+  await bucket.put(job.work.patchHeader(fromBuildId), header)
+  await bucket.put(job.work.patchList(fromBuildId), encodeBlockList(plan.newBlocks))
+  const fromFiles = await loadFiles(bucket, fromKeys.files)
+  const changed = changedFilesBytes(fromFiles, toFiles, fromHashes, toHashes)
+
   const spec: Composition = {
     headerKey: job.work.patchHeader(fromBuildId),
     headerBytes: header.length,
@@ -107,10 +121,14 @@ export async function preparePatch(
     geometryKey: job.work.geometry,
     blockSize: job.build.blockSize,
     blockCount: totals.blocks,
-    totalBytes: header.length + dataBytes,
+    totalBytes: sizeBytes,
   }
   const key = patchKey(job.orgId, job.appId, job.buildId, fromBuildId)
-  return { write: planWrite(spec, key, { sha256: false }), changedFilesBytes: changed }
+  return {
+    kind: 'write',
+    write: planWrite(spec, key, { sha256: false }),
+    changedFilesBytes: changed,
+  }
 }
 
 /** Records a written patch (a rerun overwrites the same row). */

@@ -1,7 +1,8 @@
 /**
  * The `mkraw` task: turns a build's tar into its file and block tables, its first image and its
  * patches, then makes it current. Each step does one bounded piece and says where the next one
- * resumes (the cursor); phases in order: scan, scan-finish, image-prepare, image, patch, commit.
+ * resumes (the cursor); phases in order: queued (waiting while another import of the app goes
+ * first), scan, scan-finish, image-prepare, image, patch, commit.
  */
 import { and, eq, inArray } from 'drizzle-orm'
 import { dbOf } from '../../../db/client'
@@ -9,6 +10,7 @@ import { builds } from '../../../db/schema'
 import type { ScanTotals } from '../../../engine/tar-scan'
 import type { StepContext, StepOutcome, TaskHandler } from '../../../tasks/types'
 import { type BuildJob, loadBuildJob } from '../build-job'
+import { mkrawAhead, type QueuedCursor, waitFor } from './admission'
 import { cleanupFailedMkraw } from './cleanup'
 import { commitBuild } from './commit'
 import { type ImageSummary, prepareImage, writeProfile } from './image'
@@ -31,11 +33,19 @@ type PatchCursor = Built & {
   write?: CompositionWrite
   changedFilesBytes?: number
   patches: PatchSummary[]
+  /** Builds whose patch would have saved nothing. */
+  skipped?: number[]
 }
 
-type CommitCursor = Built & { phase: 'commit'; image: ImageSummary; patches: PatchSummary[] }
+type CommitCursor = Built & {
+  phase: 'commit'
+  image: ImageSummary
+  patches: PatchSummary[]
+  skipped?: number[]
+}
 
 type MkrawCursor =
+  | QueuedCursor
   | ScanCursor
   | ScanFinishCursor
   | (Built & { phase: 'image-prepare' })
@@ -67,18 +77,32 @@ async function imageStep(job: BuildJob, cursor: ImageCursor): Promise<StepOutcom
   return next({ phase: 'patch', totals: cursor.totals, image, sources, index: 0, patches: [] }, 0.8)
 }
 
-async function patchStep(job: BuildJob, cursor: PatchCursor): Promise<StepOutcome> {
+async function patchStep(
+  ctx: StepContext,
+  job: BuildJob,
+  cursor: PatchCursor,
+): Promise<StepOutcome> {
   const { sources, index } = cursor
   const progress = 0.8 + (0.15 * index) / Math.max(1, sources.length)
   if (index >= sources.length) {
-    const { totals, image, patches } = cursor
-    return next({ phase: 'commit', totals, image, patches }, 0.95)
+    const { totals, image, patches, skipped } = cursor
+    return next({ phase: 'commit', totals, image, patches, skipped }, 0.95)
   }
   const from = sources[index]
   if (!cursor.write) {
-    const planned = await preparePatch(job, from, cursor.totals)
-    if (!planned) return next({ ...cursor, index: index + 1 }, progress)
-    return next({ ...cursor, ...planned }, progress)
+    const planned = await preparePatch(job, from, cursor.totals, cursor.image.sizeBytes)
+    if (planned.kind === 'gone') return next({ ...cursor, index: index + 1 }, progress)
+    if (planned.kind === 'useless') {
+      ctx.log.info('patch skipped: it would not be smaller than the image', {
+        fromBuildId: from,
+        patchBytes: planned.sizeBytes,
+        imageBytes: cursor.image.sizeBytes,
+      })
+      const skipped = [...(cursor.skipped ?? []), from]
+      return next({ ...cursor, index: index + 1, skipped }, progress)
+    }
+    const { write, changedFilesBytes } = planned
+    return next({ ...cursor, write, changedFilesBytes }, progress)
   }
   const write = await advanceWrite(job.bucket, cursor.write, job.stepBytes)
   if (write.stage !== 'done') return next({ ...cursor, write }, progress)
@@ -98,7 +122,12 @@ async function patchStep(job: BuildJob, cursor: PatchCursor): Promise<StepOutcom
 async function step(ctx: StepContext): Promise<StepOutcome> {
   const job = await loadBuildJob(ctx.env, ctx.task)
   const cursor = ctx.task.cursor as MkrawCursor | null
-  if (!cursor) return begin(job)
+  if (!cursor || cursor.phase === 'queued') {
+    const ahead = await mkrawAhead(ctx)
+    if (!ahead) return begin(job)
+    ctx.log.debug('mkraw waits for another import of the app', { ahead })
+    return waitFor(ahead)
+  }
 
   switch (cursor.phase) {
     case 'scan': {
@@ -116,7 +145,7 @@ async function step(ctx: StepContext): Promise<StepOutcome> {
     case 'image':
       return imageStep(job, cursor)
     case 'patch':
-      return patchStep(job, cursor)
+      return patchStep(ctx, job, cursor)
     case 'commit': {
       const committed = await commitBuild(job, ctx.task)
       ctx.log.info('build ready', {
@@ -135,6 +164,7 @@ async function step(ctx: StepContext): Promise<StepOutcome> {
           sizeBytes: cursor.totals.sizeBytes,
           image: cursor.image,
           patches: cursor.patches,
+          skippedPatches: cursor.skipped ?? [],
           ...committed,
         },
       }
