@@ -64,13 +64,26 @@ const cron = setInterval(() => {
   })
 }, cronEveryMs)
 
+// The local runtime sometimes parks a request that arrives during a long queue step until the
+// next request comes in (seen with wrangler 4.86 / workerd 2026-04-26; see docs/architecture.md).
+// A light request every few seconds releases it; the service logs these at debug level only.
+const nudge = setInterval(() => {
+  fetch(`http://${host}:${port}/srv/v1/versions`, { headers: { 'x-rockit-keepalive': '1' } })
+    .then((response) => response.body?.cancel())
+    .catch(() => {
+      // not ready yet or stopping: the next nudge tries again
+    })
+}, 3000)
+
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
     clearInterval(cron)
+    clearInterval(nudge)
     dev.kill(signal)
   })
 }
 dev.on('exit', (code) => {
   clearInterval(cron)
+  clearInterval(nudge)
   process.exit(code ?? 0)
 })

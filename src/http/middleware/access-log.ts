@@ -23,7 +23,9 @@ export function accessLog(): MiddlewareHandler<AppEnv> {
     }
     c.set('log', createLogger(level, { requestId: c.var.requestId }))
     await next()
-    c.var.log.info('request', {
+    // The local runner's keep-alive nudges (scripts/start.ts) would drown the log.
+    const write = c.req.header('x-rockit-keepalive') ? c.var.log.debug : c.var.log.info
+    write('request', {
       method: c.req.method,
       path: loggablePath(c.req.path),
       status: c.res.status,
