@@ -73,7 +73,7 @@ const nudge = setInterval(() => {
     .catch(() => {
       // not ready yet or stopping: the next nudge tries again
     })
-}, 3000)
+}, 5000)
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
