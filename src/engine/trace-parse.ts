@@ -49,6 +49,8 @@ export interface ParsedTrace {
   /** Uncompressed size of the trace file. */
   textBytes: number
   durationMs: number
+  /** `tMs` of the last read (0 without reads), to hold against `durationMs`. */
+  lastReadMs: number
 }
 
 const HEADER_FIELDS = new Set(['format', 'sessionId', 'buildName', 'durationMs', 'firstSession'])
@@ -98,7 +100,8 @@ function isCount(value: unknown, min: number): value is number {
 class ReadChecker {
   reads = 0
   bytesRead = 0
-  private lastT = 0
+  /** `tMs` of the last read so far. */
+  lastT = 0
   private offsets: Float64Array | undefined
   private readonly recorder: FirstAccessRecorder
   private readonly fileByPath: Map<string, number>
@@ -310,5 +313,6 @@ export async function parseTrace(
     bytesRead: checker.bytesRead,
     textBytes,
     durationMs: header.durationMs,
+    lastReadMs: checker.lastT,
   }
 }

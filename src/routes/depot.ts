@@ -35,7 +35,9 @@ const image = createRoute({
   method: 'get',
   path: '/depot/dxf/{orgName}/{appName}/{buildId}/{dxfName}/{file}',
   tags: ['Depot'],
-  summary: 'image.dxf or profile.json of an image of a kept build (also HEAD; Range)',
+  summary:
+    'image.dxf or profile.json of an image of a kept build, or of one replaced less than ' +
+    '24 h ago (also HEAD; Range)',
   request: {
     params: z.object({
       orgName: segment,

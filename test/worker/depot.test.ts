@@ -1,9 +1,11 @@
 import { SELF } from 'cloudflare:test'
 import { env } from 'cloudflare:workers'
-import { eq } from 'drizzle-orm'
+import { and, eq } from 'drizzle-orm'
 import { beforeAll, describe, expect, it } from 'vitest'
+import { runCron } from '../../src/cron'
 import { dbOf } from '../../src/db/client'
 import { builds } from '../../src/db/schema'
+import { retireKeys } from '../../src/domain/deployments/retired-files'
 import { imageKeys } from '../../src/storage/keys'
 import { insertBuild, insertPatch, newApp, patternBytes, putImage } from './app-fixtures'
 import { newOrg, type OrgFixture } from './fixtures'
@@ -175,6 +177,45 @@ describe('GET /depot (no authentication)', () => {
     const gone = await get(path)
     expect(gone.status).toBe(404)
     await gone.arrayBuffer()
+  })
+
+  it('serves a replaced image of a kept build while it is retired, only under its build', async () => {
+    const other = await newApp(org)
+    await insertBuild({ ...other, buildId: 1, current: false, dxfName: 'dxf-0001-02' })
+    await insertBuild({ ...other, buildId: 2, current: true, dxfName: 'dxf-0002-02' })
+    const replaced = patternBytes(40, 5)
+    const { keys } = await putImage(other.orgId, other.appId, 'dxf-0001-01', replaced)
+    const second = await putImage(other.orgId, other.appId, 'dxf-0002-01', patternBytes(30, 6))
+    const base = `/depot/dxf/${org.orgName}/${other.name}`
+    const status = async (path: string) => {
+      const response = await get(path)
+      await response.arrayBuffer()
+      return response.status
+    }
+    // Replaced but never retired (or already deleted): not offered.
+    expect(await status(`${base}/0001/dxf-0001-01/image.dxf`)).toBe(404)
+
+    await retireKeys(env, other.orgId, null, [keys.image, keys.profile])
+    await retireKeys(env, other.orgId, null, [second.keys.image, second.keys.profile])
+    const served = await get(`${base}/0001/dxf-0001-01/image.dxf`)
+    expect(served.status).toBe(200)
+    expect(await bytesOf(served)).toEqual([...replaced])
+    expect(await status(`${base}/0001/dxf-0001-01/profile.json`)).toBe(200)
+    expect(await status(`${base}/0002/dxf-0001-01/image.dxf`)).toBe(404)
+    expect(await status(`${base}/0002/dxf-0002-01/image.dxf`)).toBe(200)
+
+    // An evicted build takes its images with it, retired or not.
+    await dbOf(env)
+      .update(builds)
+      .set({ state: 'deleted' })
+      .where(and(eq(builds.appId, other.appId), eq(builds.buildId, 1)))
+    expect(await status(`${base}/0001/dxf-0001-01/image.dxf`)).toBe(404)
+
+    await runCron(env, new Date(Date.now() + 25 * 3600 * 1000))
+    expect(await status(`${base}/0002/dxf-0002-01/image.dxf`)).toBe(404)
+    for (const key of [keys.image, keys.profile, second.keys.image, second.keys.profile]) {
+      expect(await env.BUCKET.head(key), key).toBeNull()
+    }
   })
 
   it('refuses writes', async () => {

@@ -3,6 +3,7 @@ import { eq } from 'drizzle-orm'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { dbOf } from '../../src/db/client'
 import { traces } from '../../src/db/schema'
+import { MAX_DURATION_MS } from '../../src/domain/traces/read-trace'
 import { TRACE_UPLOAD_LIMIT } from '../../src/domain/traces/upload-limits'
 import { decodeNormalisedTrace } from '../../src/engine/trace-codec'
 import { buildIdText, imageKeys } from '../../src/storage/keys'
@@ -28,6 +29,24 @@ beforeAll(async () => {
   org = await newOrg('traces')
   app = await appWithBuild(org)
 }, 60_000)
+
+/** Gzip of `head` followed by `size` bytes of `fill`, compressed as it is generated. */
+async function gzipOf(head: Uint8Array, size: number, fill: number): Promise<Uint8Array> {
+  const piece = new Uint8Array(1024 * 1024).fill(fill)
+  let left = size
+  const text = new ReadableStream<Uint8Array>({
+    start(controller) {
+      if (head.length > 0) controller.enqueue(head)
+    },
+    pull(controller) {
+      if (left <= 0) return controller.close()
+      controller.enqueue(piece.subarray(0, Math.min(piece.length, left)))
+      left -= piece.length
+    },
+  })
+  const compressed = text.pipeThrough(new CompressionStream('gzip'))
+  return new Uint8Array(await new Response(compressed).arrayBuffer())
+}
 
 /** Expects a 422 naming `line` in the details and the message. */
 function expectBadLine(answer: Answer, line: number, reason: RegExp) {
@@ -181,6 +200,29 @@ describe('POST /client/v1/traces refuses a trace that does not fit its build wit
     expect(late.body.details[0].line).toBeGreaterThan(100)
   })
 
+  it('names line 1 for a durationMs over 7 days, and takes 7 days exactly', async () => {
+    const reads = playedSession(1)
+    for (const durationMs of [Number.MAX_SAFE_INTEGER, MAX_DURATION_MS + 1]) {
+      const answer = await uploadTrace(app, traceFile(reads, { durationMs }))
+      expectBadLine(answer, 1, /durationMs must be at most 604800000/)
+    }
+    const week = await uploadTrace(app, traceFile(reads, { durationMs: MAX_DURATION_MS }))
+    expect(week.status, JSON.stringify(week.body)).toBe(202)
+  })
+
+  it('names line 1 for a durationMs before the last read', async () => {
+    const reads = playedSession(1) // the last read is at 60,001 ms
+    const short = await uploadTrace(app, traceFile(reads, { durationMs: 60_000 }))
+    expectBadLine(short, 1, /durationMs 60000 is before the last read \(tMs 60001\)/)
+    const none = await uploadTrace(app, traceFile(reads, { durationMs: 0 }))
+    expectBadLine(none, 1, /before the last read/)
+
+    const exact = await uploadTrace(app, traceFile(reads, { durationMs: 60_001 }))
+    expect(exact.status, JSON.stringify(exact.body)).toBe(202)
+    const row = await dbOf(env).select().from(traces).where(eq(traces.id, exact.body.traceId)).get()
+    expect(row?.durationMs).toBe(60_001)
+  })
+
   it('names an image read that falls in the image header', async () => {
     expectBadLine(await uploadTrace(app, traceFile([[0, '@', 0, 10]])), 2, /outside the image/)
   })
@@ -236,6 +278,35 @@ describe('POST /client/v1/traces limits', () => {
     expect(answer.status, JSON.stringify(answer.body)).toBe(413)
     expect(answer.body.message).toMatch(/larger than 67108864 bytes/)
     expect(Date.now() - started).toBeLessThan(5_000)
+  }, 60_000)
+})
+
+describe('POST /client/v1/traces and gzip bombs', () => {
+  it('stops a bomb of 512 MiB with 413 at once and keeps serving', async () => {
+    const header = new TextEncoder().encode(traceFile([]))
+    const bomb = await gzipOf(header, 512 * 1024 * 1024, 0x0a)
+    expect(bomb.length).toBeLessThan(1024 * 1024)
+
+    const started = Date.now()
+    const answer = await uploadTrace(app, bomb, { 'content-encoding': 'gzip' })
+    const refusedMs = Date.now() - started
+    expect(answer.status, JSON.stringify(answer.body)).toBe(413)
+    expect(answer.body.message).toMatch(/larger than 67108864 bytes/)
+    // Inflating all of it takes several seconds here; 64 MiB well under one.
+    expect(refusedMs).toBeLessThan(2_500)
+
+    const next = Date.now()
+    const normal = await uploadTrace(app, traceFile(playedSession(2)))
+    expect(normal.status, JSON.stringify(normal.body)).toBe(202)
+    expect(Date.now() - next).toBeLessThan(2_000)
+  }, 60_000)
+
+  it('stops a bomb of zeros inside its first line the same way', async () => {
+    const bomb = await gzipOf(new Uint8Array(0), 512 * 1024 * 1024, 0)
+    const started = Date.now()
+    const answer = await uploadTrace(app, bomb, { 'content-encoding': 'gzip' })
+    expect(answer.status, JSON.stringify(answer.body)).toBe(413)
+    expect(Date.now() - started).toBeLessThan(2_500)
   }, 60_000)
 })
 

@@ -1,6 +1,8 @@
+import { SELF } from 'cloudflare:test'
 import { env } from 'cloudflare:workers'
 import { and, eq } from 'drizzle-orm'
 import { beforeAll, describe, expect, it } from 'vitest'
+import { runCron } from '../../src/cron'
 import { dbOf } from '../../src/db/client'
 import { apps, builds, trainingRuns } from '../../src/db/schema'
 import { modelOfFiles } from '../../src/domain/training/build-store'
@@ -10,7 +12,7 @@ import { signIn } from './accounts'
 import { userWithPermissions } from './app-fixtures'
 import { expectImageHolds, readImageHeader } from './build-fixtures'
 import { newOrg, type OrgFixture } from './fixtures'
-import { call, waitForTask } from './helpers'
+import { BASE, call, waitForTask } from './helpers'
 import { seededBytes } from './tar-fixture'
 import {
   appWithBuild,
@@ -144,6 +146,50 @@ describe('mkdxf turns traces into a better image', () => {
       state: 'trained',
     })
   }, 60_000)
+
+  it('keeps serving the image it replaced from the depot for 24 h, then deletes it', async () => {
+    const id = buildIdText(app.buildId)
+    const dir = `${BASE}/depot/dxf/${org.orgName}/${app.name}/${id}`
+    const replaced = imageKeys(app.orgId, app.appId, `dxf-${id}-01`)
+    expect((await appRow(app))?.dxfName).toBe(`dxf-${id}-02`)
+    const stored = new Uint8Array(await (await env.BUCKET.get(replaced.image))!.arrayBuffer())
+
+    // A launcher that started on the replaced image finishes its download and resumes it.
+    const whole = await SELF.fetch(`${dir}/dxf-${id}-01/image.dxf`)
+    expect(whole.status).toBe(200)
+    expect(new Uint8Array(await whole.arrayBuffer())).toEqual(stored)
+    const rest = await SELF.fetch(`${dir}/dxf-${id}-01/image.dxf`, {
+      headers: { range: 'bytes=100-' },
+    })
+    expect(rest.status).toBe(206)
+    expect(new Uint8Array(await rest.arrayBuffer())).toEqual(stored.subarray(100))
+    const profile = await SELF.fetch(`${dir}/dxf-${id}-01/profile.json`)
+    expect(profile.status).toBe(200)
+    await profile.arrayBuffer()
+    // Only under its own build's directory.
+    const elsewhere = await SELF.fetch(
+      `${BASE}/depot/dxf/${org.orgName}/${app.name}/9999/dxf-${id}-01/image.dxf`,
+    )
+    expect(elsewhere.status).toBe(404)
+    await elsewhere.arrayBuffer()
+
+    await runCron(env, new Date(Date.now() + 23 * 3600 * 1000))
+    const still = await SELF.fetch(`${dir}/dxf-${id}-01/image.dxf`, { method: 'HEAD' })
+    expect(still.status).toBe(200)
+
+    await runCron(env, new Date(Date.now() + 25 * 3600 * 1000))
+    for (const file of ['image.dxf', 'profile.json']) {
+      const gone = await SELF.fetch(`${dir}/dxf-${id}-01/${file}`)
+      expect(gone.status, file).toBe(404)
+      await gone.arrayBuffer()
+    }
+    expect(await env.BUCKET.head(replaced.image)).toBeNull()
+    expect(await env.BUCKET.head(replaced.profile)).toBeNull()
+    const current = await SELF.fetch(`${dir}/dxf-${id}-02/image.dxf`, { method: 'HEAD' })
+    expect(current.status).toBe(200)
+    const kept = await env.BUCKET.head(imageKeys(app.orgId, app.appId, `dxf-${id}-02`).image)
+    expect(kept).not.toBeNull()
+  }, 30_000)
 
   it('keeps the current image when the candidate is no better, and records why', async () => {
     const before = (await appRow(app))?.dxfName

@@ -1,13 +1,15 @@
 /**
  * Which R2 object a public depot path names. The depot serves only what an app offers: the images
- * of its kept builds and its recorded patches; anything else, including another org's or a
- * deleted build's files, is not found.
+ * of its kept builds, an image of such a build that a newer one replaced until the cron deletes
+ * it (24 h, for launchers mid-download), and its recorded patches; anything else, including
+ * another org's or a deleted build's files, is not found.
  */
 import { and, eq } from 'drizzle-orm'
 import { dbOf } from '../../db/client'
 import { apps, builds, orgs, patches } from '../../db/schema'
 import type { Env } from '../../env'
-import { buildIdText, imageKeys, patchKey } from '../../storage/keys'
+import { buildIdText, dxfNameOf, imageKeys, patchKey } from '../../storage/keys'
+import { retiredInDepot } from '../deployments/retired-files'
 
 /** A file of the depot: its R2 key and how to label it. */
 export interface DepotFile {
@@ -51,13 +53,21 @@ export async function imageFile(
     .from(builds)
     .where(and(eq(builds.appId, app.id), eq(builds.buildId, buildId), eq(builds.state, 'ready')))
     .get()
-  const current = app.iCurBuild === buildId && app.dxfName === path.dxfName
-  if (!build || (build.dxfName !== path.dxfName && !current)) return null
-
+  if (!build) return null
   const keys = imageKeys(app.orgId, app.id, path.dxfName)
-  return path.file === 'image.dxf'
-    ? { key: keys.image, contentType: 'application/octet-stream' }
-    : { key: keys.profile, contentType: 'application/json' }
+  const file: DepotFile =
+    path.file === 'image.dxf'
+      ? { key: keys.image, contentType: 'application/octet-stream' }
+      : { key: keys.profile, contentType: 'application/json' }
+  const current = app.iCurBuild === buildId && app.dxfName === path.dxfName
+  if (build.dxfName === path.dxfName || current) return file
+  return ofBuild(path.dxfName, buildId) && (await retiredInDepot(env, file.key)) ? file : null
+}
+
+/** True when `dxfName` is an image name of build `buildId` (`dxf-0007-03` of build 7). */
+function ofBuild(dxfName: string, buildId: number): boolean {
+  const match = dxfName.match(/^dxf-\d{4,}-(\d{2,})$/)
+  return match !== null && dxfNameOf(buildId, Number(match[1])) === dxfName
 }
 
 /** `pat/<orgName>/<appName>/<toBuildId4>/<fromBuildId4>/patch.dxf`, or null when not recorded. */

@@ -4,6 +4,7 @@
  * against that build. Lines are bounded in length as they stream, so neither a line without
  * an end nor a gzip bomb is ever held in memory.
  */
+import { createGunzip, type Gunzip } from 'node:zlib'
 import type { BuildModel } from '../../engine/build-model'
 import { TraceError, TraceLimitError } from '../../engine/trace-errors'
 import { type ParsedTrace, parseHeader, parseTrace } from '../../engine/trace-parse'
@@ -11,6 +12,12 @@ import type { TraceHeader } from '../../engine/trace-types'
 
 /** Longest line accepted (the header included); a read line is a few hundred bytes. */
 export const MAX_LINE_BYTES = 64 * 1024
+
+/**
+ * Longest session a trace may claim (`durationMs`): 7 days. Trace time counts towards an app's
+ * `minTraceTimeSec`, so one trace must not be able to claim all of it.
+ */
+export const MAX_DURATION_MS = 7 * 24 * 3600 * 1000
 
 /** The build a header names, as the engine needs it to check the reads. */
 export interface TraceTarget {
@@ -29,28 +36,60 @@ export interface ReadTraceOptions {
 
 const NEWLINE = 0x0a
 
+/** Inflated bytes per piece; one piece is all a stalled reader leaves buffered. */
+const INFLATE_CHUNK = 64 * 1024
+
+/** Resolves once `gunzip` takes more input, or once it is gone. */
+function wantsInput(gunzip: Gunzip): Promise<void> {
+  return new Promise((resolve) => {
+    const go = () => {
+      gunzip.off('drain', go)
+      gunzip.off('close', go)
+      resolve()
+    }
+    gunzip.on('drain', go)
+    gunzip.on('close', go)
+  })
+}
+
 /**
- * Gzip-inflated bytes of `compressed`. Fed by hand rather than piped: with a pipe, data that
- * is cut or corrupt also fails the pipe's internal close, which workerd reports as an
- * unhandled rejection beside the error the reader sees.
+ * Gzip-inflated bytes of `compressed`, inflated only as fast as they are read. Not workerd's
+ * DecompressionStream: it inflates each chunk written to it in full, read or not, so a few
+ * MiB of gzip fill gigabytes of memory before the reader can stop them. node:zlib's gunzip
+ * pauses once its output buffer is full, and stops for good when the stream is cancelled.
  */
 function inflated(compressed: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
-  const gunzip = new DecompressionStream('gzip') as ReadableWritablePair<Uint8Array>
-  const writer = gunzip.writable.getWriter()
+  const gunzip = createGunzip({ chunkSize: INFLATE_CHUNK })
+  // Errors reach the reader through the iterator; without a listener they would be thrown.
+  gunzip.on('error', () => {})
   const reader = compressed.getReader()
+  const stop = (error?: unknown) => {
+    gunzip.destroy(error instanceof Error ? error : undefined)
+    reader.cancel(error).catch(() => {})
+  }
   const feed = async () => {
     for (;;) {
+      if (gunzip.destroyed) return stop()
       const { done, value } = await reader.read()
-      if (done) break
-      await writer.write(value)
+      if (gunzip.destroyed) return stop()
+      if (done) return void gunzip.end()
+      if (!gunzip.write(value)) await wantsInput(gunzip)
     }
-    await writer.close()
   }
-  feed().catch((error) => {
-    writer.abort(error).catch(() => {})
-    reader.cancel(error).catch(() => {})
-  })
-  return gunzip.readable
+  // A broken upload ends the text with its error, so it is not taken for the end of the trace.
+  feed().catch((error) => stop(error instanceof Error ? error : new Error(String(error))))
+  const output = gunzip[Symbol.asyncIterator]() as AsyncIterator<Uint8Array>
+  return new ReadableStream<Uint8Array>(
+    {
+      pull: async (controller) => {
+        const { done, value } = await output.next()
+        if (done) controller.close()
+        else controller.enqueue(value)
+      },
+      cancel: () => stop(),
+    },
+    { highWaterMark: 0 },
+  )
 }
 
 /**
@@ -214,7 +253,21 @@ function headerOf(line: Uint8Array): TraceHeader {
   } catch {
     throw new TraceError(1, 'the text is not valid UTF-8')
   }
-  return parseHeader(text.endsWith('\r') ? text.slice(0, -1) : text)
+  const header = parseHeader(text.endsWith('\r') ? text.slice(0, -1) : text)
+  if (header.durationMs > MAX_DURATION_MS) {
+    throw new TraceError(1, `durationMs must be at most ${MAX_DURATION_MS} (7 days)`)
+  }
+  return header
+}
+
+/** The session cannot end before its last read: refused on line 1, where `durationMs` is. */
+function checkDuration(parsed: ParsedTrace): void {
+  if (parsed.durationMs < parsed.lastReadMs) {
+    throw new TraceError(
+      1,
+      `durationMs ${parsed.durationMs} is before the last read (tMs ${parsed.lastReadMs})`,
+    )
+  }
 }
 
 /**
@@ -251,6 +304,7 @@ export async function readTrace(
       throw check.error ?? error
     }
     if (check.error) throw check.error
+    checkDuration(parsed)
     return parsed
   }
 

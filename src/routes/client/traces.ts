@@ -31,7 +31,8 @@ const upload = createRoute({
   summary: 'Upload the trace of one session (rockit-trace/1, optionally gzip)',
   description:
     'Line 1 is the header `{"format":"rockit-trace/1","sessionId":...,"buildName"?,"durationMs"}`; ' +
-    'then reads `[tMs, path, offset, length]` or `[tMs, "@", imageOffset, length]`. Limits: ' +
+    'then reads `[tMs, path, offset, length]` or `[tMs, "@", imageOffset, length]`. ' +
+    '`durationMs` is at most 604800000 (7 days) and not before the last read. Limits: ' +
     '64 MiB uncompressed, 2,000,000 reads; 50 uploads per app in 5 s.',
   request: {
     headers: traceKeyHeaders,

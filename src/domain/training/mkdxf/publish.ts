@@ -1,15 +1,17 @@
 /**
  * Last step of a run that won: the new image gets its `profile.json`, becomes the build's and
- * the app's current image, and a `deploy` task publishes it. Every write is conditional or
- * keyed by the task, so the step can run twice.
+ * the app's current image, and a `deploy` task publishes it. The image it replaces is retired
+ * in the same batch: the depot serves it 24 h more (launchers mid-download), then the cron
+ * deletes it. Every write is conditional or keyed by the task, so the step can run twice.
  */
 import { and, eq } from 'drizzle-orm'
 import { dbOf, isoNow } from '../../../db/client'
-import { apps, builds } from '../../../db/schema'
+import { apps, builds, retiredFiles } from '../../../db/schema'
 import type { LoadProfile } from '../../../engine/profile'
 import { imageKeys } from '../../../storage/keys'
 import { submitTask } from '../../../tasks/service'
 import { purgePrefix } from '../../apps/purge'
+import { retiredRows } from '../../deployments/retired-files'
 import type { RunJob } from './run-job'
 
 /** The deploy task of an mkdxf task: same suffix, so a rerun submits the same one. */
@@ -30,15 +32,22 @@ export async function publishImage(
   })
 
   const db = dbOf(env)
-  await db
-    .update(builds)
-    .set({ dxfName })
-    .where(and(eq(builds.appId, appId), eq(builds.buildId, buildId), eq(builds.state, 'ready')))
-  const made = await db
-    .update(apps)
-    .set({ dxfName, updated: isoNow() })
-    .where(and(eq(apps.id, appId), eq(apps.iCurBuild, buildId)))
-    .returning({ id: apps.id })
+  // A rerun finds the build on the new image already: what it replaced was retired then.
+  const replaced = job.build.dxfName && job.build.dxfName !== dxfName ? job.build.dxfName : null
+  const old = replaced ? imageKeys(orgId, appId, replaced) : null
+  const retired = old ? await retiredRows(orgId, null, [old.image, old.profile]) : []
+  const [, made] = await db.batch([
+    db
+      .update(builds)
+      .set({ dxfName })
+      .where(and(eq(builds.appId, appId), eq(builds.buildId, buildId), eq(builds.state, 'ready'))),
+    db
+      .update(apps)
+      .set({ dxfName, updated: isoNow() })
+      .where(and(eq(apps.id, appId), eq(apps.iCurBuild, buildId)))
+      .returning({ id: apps.id }),
+    ...retired.map((row) => db.insert(retiredFiles).values(row).onConflictDoNothing()),
+  ])
   if (made.length === 0) return null
 
   return submitTask(env, {
