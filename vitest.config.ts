@@ -55,6 +55,9 @@ export default defineConfig({
         test: {
           name: 'worker',
           include: ['test/worker/**/*.test.ts'],
+          // Many tests drive real queues, tasks and loopback servers; on a loaded 2-core machine a
+          // few take well over vitest's default 5 s. Waits inside tests keep their own deadlines.
+          testTimeout: 30_000,
           setupFiles: ['./test/worker/setup.ts'],
           globalSetup: [
             './test/worker/webhook-global-setup.ts',
