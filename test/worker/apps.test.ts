@@ -701,7 +701,7 @@ describe('DELETE /be/v1/apps/{appName} on origins', () => {
 
     expect(await s3.list(`${prefix}/`)).toEqual([...theirs].sort())
     expect(await keysUnder(`${r2Root}/`)).toEqual([r2Theirs])
-  })
+  }, 60_000)
 
   it('fails naming the deployment when an origin refuses; fixed and retried, it finishes', async () => {
     const org = await newOrg('apps')
@@ -737,7 +737,7 @@ describe('DELETE /be/v1/apps/{appName} on origins', () => {
     expect(retried.status).toBe(202)
     expect((await waitForTask(failed.taskName)).state).toBe('succeeded')
     expect(await s3.list(`${prefix}/`)).toEqual([])
-  })
+  }, 60_000)
 
   it('leaves the build directories of a new app that took the name', async () => {
     const org = await newOrg('apps')

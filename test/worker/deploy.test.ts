@@ -130,7 +130,7 @@ describe('publishing to an S3 origin', () => {
     expect(deployment).toMatchObject({ status: 'ok', rangeVerified: true })
     expect(deployment.message).toContain(image.dxfName)
     expect((await appRow(w)).locked).toBe(false)
-  })
+  }, 60_000)
 
   it('sends a large image as a multipart upload, part by part', async () => {
     const w = await world()
@@ -167,7 +167,7 @@ describe('publishing to an S3 origin', () => {
       expect(part.status, await part.clone().text()).toBe(206)
       expect(await bytesAt(part)).toEqual(image.image.subarray(offset, offset + 100))
     }
-  })
+  }, 120_000)
 
   it('publishes only to the deployments the app lists', async () => {
     const w = await world(['listed'])
@@ -180,7 +180,7 @@ describe('publishing to an S3 origin', () => {
     expect(task.result.deployments).toEqual(['listed'])
     expect(await s3Reader().list(`${other}/`)).toEqual([])
     expect((await readDeployment(w, 'unlisted')).status).toBe('unknown')
-  })
+  }, 60_000)
 })
 
 describe('one publish at a time per app', () => {
@@ -203,7 +203,7 @@ describe('one publish at a time per app', () => {
     expect(waited).toBe(true)
     expect([a.state, b.state]).toEqual(['succeeded', 'succeeded'])
     expect(b.ended > a.ended).toBe(true)
-  })
+  }, 120_000)
 })
 
 describe('a failed publish and its recovery', () => {
@@ -255,7 +255,7 @@ describe('a failed publish and its recovery', () => {
 
     // Unlocked: a new publish goes through again.
     expect((await waitForTask(await deploy(w, image))).state).toBe('succeeded')
-  })
+  }, 60_000)
 
   it('a retry publishes the current image when a newer build arrived meanwhile', async () => {
     const w = await world()
@@ -283,7 +283,7 @@ describe('a failed publish and its recovery', () => {
     expect(await s3Reader().list(`${w.prefix}/`)).toEqual(
       [paths.image, paths.profile, ...paths.patches].sort(),
     )
-  })
+  }, 60_000)
 
   it('an origin without Range support fails the publish with originNoRange', async () => {
     const w = await world()
@@ -305,7 +305,7 @@ describe('a failed publish and its recovery', () => {
       rangeVerified: false,
     })
     expect((await appRow(w)).locked).toBe(true)
-  })
+  }, 60_000)
 
   it('an unreachable origin fails the publish with originUnreachable', async () => {
     const w = await world()
@@ -320,7 +320,7 @@ describe('a failed publish and its recovery', () => {
     expect(failed.exception).toMatchObject({ code: 'originUnreachable', deployment: 'gone' })
     expect(failed.exception.httpStatus).toBeUndefined()
     expect((await readDeployment(w, 'gone')).status).toBe('error')
-  })
+  }, 60_000)
 })
 
 describe('publishing to NetStorage and R2', () => {
@@ -375,7 +375,7 @@ describe('publishing to NetStorage and R2', () => {
       ].map((f) => expect.objectContaining(f)),
     )
     expect(await readDeployment(w, 'akamai')).toMatchObject({ status: 'ok', rangeVerified: true })
-  })
+  }, 60_000)
 
   it('a wrong NetStorage key is refused by the receiver: originDenied', async () => {
     const w = await world()
@@ -399,7 +399,7 @@ describe('publishing to NetStorage and R2', () => {
       deployment: 'akamai',
     })
     expect(await received(`/${o.cpCode}/${w.prefix}/`)).toEqual([])
-  })
+  }, 60_000)
 
   it("publishes into the instance's R2 under origins/<bucket>/", async () => {
     const w = await world()
@@ -421,7 +421,7 @@ describe('publishing to NetStorage and R2', () => {
     expect((await env.BUCKET.get(`origins/r2/${paths.profile}`))?.httpMetadata?.contentType).toBe(
       'application/json',
     )
-  })
+  }, 120_000)
 })
 
 describe('replaced files', () => {
@@ -463,7 +463,7 @@ describe('replaced files', () => {
       .where(eq(retiredFiles.orgId, w.app.orgId))
       .all()
     expect(left).toEqual([])
-  })
+  }, 60_000)
 
   it('a file published again is taken back from retirement', async () => {
     const w = await world()
@@ -481,7 +481,7 @@ describe('replaced files', () => {
     const live = layout(w, first)
     expect(await s3.list(`${w.prefix}/`)).toEqual([live.image, live.profile].sort())
     expect(await bytesAt(await s3.get(live.image))).toEqual(bytesOf(3000, 1))
-  })
+  }, 60_000)
 })
 
 describe('a deploy that dies in the dead-letter queue', () => {
@@ -551,7 +551,7 @@ describe('a deploy that dies in the dead-letter queue', () => {
     expect((await appRow(w)).locked).toBe(true)
     const blocked = await waitForTask(await deploy(w, image))
     expect(blocked.exception.code).toBe('appLocked')
-  })
+  }, 60_000)
 })
 
 describe('download URLs for launchers', () => {
@@ -663,5 +663,5 @@ describe('download URLs for launchers', () => {
     const narrowed = await call('GET', path, { headers })
     expect(narrowed.body.origins).toHaveLength(1)
     expect(narrowed.body.origins[0]).toMatch(/^http:\/\/cdn-c\.example\.com:8080\//)
-  })
+  }, 60_000)
 })

@@ -450,7 +450,7 @@ describe('deleting deployments', () => {
     expect(accepted.status).toBe(202)
     expect((await waitForTask(accepted.body.taskName)).state).toBe('succeeded')
     expect((await call('GET', '/be/v1/deployments/cdn', { headers: org.headers })).status).toBe(404)
-  })
+  }, 60_000)
 
   it("removes the org's published files from the origin, and only them, then the record", async () => {
     const org = await newOrg('del')
@@ -475,7 +475,7 @@ describe('deleting deployments', () => {
 
     expect(await s3.list(`${prefix}/`)).toEqual([theirs])
     expect((await call('GET', '/be/v1/deployments/cdn', { headers: org.headers })).status).toBe(404)
-  })
+  }, 60_000)
 
   it('answers 404 for an unknown deployment', async () => {
     const org = await newOrg('del')

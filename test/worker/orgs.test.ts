@@ -178,7 +178,7 @@ describe('deleting an org', () => {
       body: { orgName: org.orgName, admin: { username: 'admin', email: 'new@example.com' } },
     })
     expect(again.status).toBe(201)
-  })
+  }, 60_000)
 
   it('refuses a second deletion while one runs, and shows the deleting state', async () => {
     const org = await newOrg('busy')
@@ -234,7 +234,7 @@ describe('deleting an org with prune=true', () => {
     })
     expect(task.result).toMatchObject({ originsPruned: true, originFilesDeleted: ours.length })
     expect(await s3Reader().list(`${prefix}/`)).toEqual([...theirs].sort())
-  })
+  }, 60_000)
 
   it('leaves the files of an origin that refuses, with a warning, and still erases the org', async () => {
     const org = await newOrg('prune')
@@ -261,7 +261,7 @@ describe('deleting an org with prune=true', () => {
     expect(await s3Reader().list(`${prefix}/`)).toEqual([stuck])
     const gone = await call('GET', `/adm/v1/orgs/${org.orgName}`, { headers: await adminHeaders() })
     expect(gone.status).toBe(404)
-  })
+  }, 60_000)
 
   it('leaves published files in place without prune', async () => {
     const org = await newOrg('prune')
@@ -275,7 +275,7 @@ describe('deleting an org with prune=true', () => {
     const task = await waitForTask(answer.body.taskName, 30_000)
     expect(task.result).toMatchObject({ originsPruned: false, originFilesDeleted: 0 })
     expect(await s3Reader().list(`${prefix}/`)).toEqual([key])
-  })
+  }, 60_000)
 })
 
 describe('DELETE /be/v1/orgs/{orgName}', () => {
@@ -291,7 +291,7 @@ describe('DELETE /be/v1/orgs/{orgName}', () => {
     expect(task.result).toMatchObject({ originsPruned: true, originFilesDeleted: 0 })
     const gone = await call('GET', `/adm/v1/orgs/${org.orgName}`, { headers: await adminHeaders() })
     expect(gone.status).toBe(404)
-  })
+  }, 60_000)
 
   it('refuses other members, other orgs and operators', async () => {
     const org = await newOrg('bedel')

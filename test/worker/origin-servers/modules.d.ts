@@ -8,14 +8,11 @@ declare module 'aws4' {
     region?: string
     headers?: Record<string, string>
   }
-  export class RequestSigner {
-    constructor(
-      request: SignableRequest,
-      credentials: { accessKeyId: string; secretAccessKey: string },
-    )
-    signature(): string
-    canonicalString(): string
-  }
+  /** Signs `request` in place (dated by its `x-amz-date` header when it has one) and returns it. */
+  export function sign(
+    request: SignableRequest,
+    credentials: { accessKeyId: string; secretAccessKey: string },
+  ): SignableRequest & { headers: Record<string, string> }
 }
 
 declare module 's3rver' {

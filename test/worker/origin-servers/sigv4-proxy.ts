@@ -11,7 +11,7 @@
 import { timingSafeEqual } from 'node:crypto'
 import { createServer, type IncomingMessage, request, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { RequestSigner } from 'aws4'
+import { sign } from 'aws4'
 import type { RunningServer } from './running-server'
 
 export interface SigV4ProxyOptions {
@@ -68,11 +68,14 @@ export function signatureProblem(
 
   const headers: Record<string, string> = {}
   for (const name of names) headers[name] = header(req, name) ?? ''
-  const signer = new RequestSigner(
+  // The string to sign carries the request's own `x-amz-date`, as on S3: `aws4.sign` takes it
+  // from that header. (A bare `RequestSigner#signature()` dates it by this process's clock, so a
+  // request signed late in one second and verified early in the next would be refused.)
+  const signed = sign(
     { method: req.method, path: req.url, service, region, headers },
     { accessKeyId, secretAccessKey },
   )
-  const expected = Buffer.from(signer.signature(), 'hex')
+  const expected = Buffer.from(AUTH.exec(signed.headers.Authorization ?? '')?.[6] ?? '', 'hex')
   const given = Buffer.from(signature, 'hex')
   if (expected.length !== given.length || !timingSafeEqual(expected, given)) {
     return {
