@@ -1,26 +1,13 @@
 /**
- * Image orders: slot -> block permutations of a build. The service's order comes from the
- * aggregate statistics; the others are the references every report compares it with.
- *
- * The service's order gives each block a need time and sorts by it, equal times in block
- * order so that data read sequentially stays sequential (docs/training.md has the why):
- * - a block touched by at least NEED_SHARE of the traces: the time by which that share of
- *   all traces had touched it (a session that never touches it counts as never), so a block
- *   is early only when enough sessions need it early, and a few fast sessions cannot pull
- *   it in;
- * - any block of a touched file, traced or not, is also placed no later than the time by
- *   which REGION_SHARE of the traces had first read rare data of its region: scattered
- *   reads of a big archive keep hitting blocks no trace has shown yet, so such a region is
- *   needed as a whole;
- * - the remaining rare blocks after all that, by their earliest access; untouched blocks
- *   last, or first while too few traces exist to trust the order.
+ * Image orders: slot -> block permutations of a build. The service's order sorts the blocks
+ * by the keys of need-keys.ts (when enough sessions need each block, and what the rest are
+ * worth); the others are the references every report compares it with.
  */
 
-import { type BlockStats, NEED_SHARE, NEVER } from './block-stats'
+import { type BlockStats, NEVER } from './block-stats'
 import { type BuildModel, modelIndex } from './build-model'
 import { sortByKey } from './key-sort'
-import { regionLayout } from './regions'
-import { histogramTime, TIME_BINS } from './time-bins'
+import { needKeys } from './need-keys'
 import type { FirstAccess } from './trace-types'
 
 /** Options of {@link orderFromStats}. */
@@ -30,82 +17,7 @@ export interface OrderOptions {
 }
 
 /**
- * Share of traces that must have read rare data of a region before the whole region is
- * pulled forward; higher than NEED_SHARE because a region is big (up to 256 MiB).
- */
-export const REGION_SHARE = 0.25
-/** Keys from here on are rare blocks placed after every timed block. */
-const RARE_TIER = 0x80000000
-/** Key of blocks with no statistics at all. */
-const UNTRACED_KEY = 0xffffffff
-
-function clampMs(ms: number): number {
-  return Math.min(RARE_TIER - 1, Math.round(ms))
-}
-
-/** Need time of each region's rare data, or undefined where too few traces read any. */
-function regionNeedTimes(stats: BlockStats): Array<number | undefined> {
-  const target = Math.max(1, REGION_SHARE * stats.nTraces)
-  return Array.from({ length: stats.regionCount }, (_, region) =>
-    histogramTime(stats.regionRare, region * TIME_BINS, 1, target),
-  )
-}
-
-/** Need time of a block its own statistics can place, or undefined for a rare block. */
-function blockNeedTime(stats: BlockStats, block: number): number | undefined {
-  const count = stats.count[block]
-  const target = Math.max(1, NEED_SHARE * stats.nTraces)
-  if (count < target) return undefined
-  const from = block * TIME_BINS
-  let binned = 0
-  for (let bin = 0; bin < TIME_BINS; bin++) binned += stats.timeBins[from + bin]
-  const { earliestMs, latestMs } = stats
-  return histogramTime(
-    stats.timeBins,
-    from,
-    count / binned,
-    target,
-    earliestMs[block],
-    latestMs[block],
-  )
-}
-
-/**
- * The sort key of every block: its need time in ms, `0x80000000 + earliest ms` for a rare
- * block with no region time, `0xffffffff` for a block with no statistics.
- */
-export function needKeys(model: BuildModel, stats: BlockStats): Uint32Array {
-  if (stats.blockCount !== model.blockCount) {
-    throw new RangeError(`statistics for ${stats.blockCount} blocks, build has ${model.blockCount}`)
-  }
-  const { fileOfBlock } = modelIndex(model)
-  const { regionOfBlock } = regionLayout(model)
-  const fileTouched = new Uint8Array(model.files.length)
-  for (let block = 0; block < model.blockCount; block++) {
-    if (stats.count[block] > 0) fileTouched[fileOfBlock[block]] = 1
-  }
-  const regionTimes = regionNeedTimes(stats)
-
-  const keys = new Uint32Array(model.blockCount)
-  for (let block = 0; block < model.blockCount; block++) {
-    const count = stats.count[block]
-    const own = count > 0 ? blockNeedTime(stats, block) : undefined
-    const region = fileTouched[fileOfBlock[block]] ? regionTimes[regionOfBlock[block]] : undefined
-    if (own !== undefined || region !== undefined) {
-      keys[block] = clampMs(
-        Math.min(own ?? Number.POSITIVE_INFINITY, region ?? Number.POSITIVE_INFINITY),
-      )
-    } else if (count > 0) {
-      keys[block] = RARE_TIER + clampMs(stats.earliestMs[block])
-    } else {
-      keys[block] = UNTRACED_KEY
-    }
-  }
-  return keys
-}
-
-/**
- * The service's order of all blocks from the aggregate statistics (see the module comment).
+ * The service's order of all blocks from the aggregate statistics (see need-keys.ts).
  *
  * @example const order = orderFromStats(model, stats, { untraced: 'last' })
  */
@@ -114,7 +26,8 @@ export function orderFromStats(
   stats: BlockStats,
   opts: OrderOptions,
 ): Uint32Array {
-  const sorted = sortByKey(needKeys(model, stats))
+  const { keys, ties } = needKeys(model, stats)
+  const sorted = sortByKey(keys, ties)
   if (opts.untraced === 'last') return sorted
 
   const order = new Uint32Array(model.blockCount)

@@ -189,3 +189,143 @@ export function gameSessions(
   }
   return sessions
 }
+
+const PAGE = 4096
+
+/** Where the tables and indexes of {@link databaseModel}'s database are, in 4 KiB pages. */
+export interface DatabaseLayout {
+  /** Page of each package's row. */
+  packageRow: number[]
+  /** First page and page count of each package's rows in the files, copyrights, changes tables. */
+  files: Array<[number, number]>
+  copyrights: Array<[number, number]>
+  changes: Array<[number, number]>
+  /** Indexes after the tables: first page and page count. */
+  filesByPackage: [number, number]
+  filesByPath: [number, number]
+  changesByPackage: [number, number]
+}
+
+/**
+ * A program that queries a database, shaped like the sqlite benchmark's (docs/benchmarks.md):
+ * `bin/app` and `lib/libc.so` read whole, `data/world.db` of about 59 MiB read in 4 KiB pages,
+ * `lib/loader.so` never read; blocks of 16 KiB. The database holds its tables one after the
+ * other (files, copyrights, changes: 11, 18 and 20 MiB), the small packages table spread
+ * through them (a page every 150 or so), then its indexes (the path index is 8 MiB).
+ */
+export function databaseModel(): { model: BuildModel; layout: DatabaseLayout } {
+  const rng = seededRng(2024)
+  const layout: DatabaseLayout = {
+    packageRow: [],
+    files: [],
+    copyrights: [],
+    changes: [],
+    filesByPackage: [0, 0],
+    filesByPath: [0, 0],
+    changesByPackage: [0, 0],
+  }
+  const packages = 700
+  let next = 1 // page 0 is the schema
+  const rowPages: number[] = []
+  for (const [table, most] of [
+    [layout.files, 7],
+    [layout.copyrights, 12],
+    [layout.changes, 14],
+  ] as const) {
+    for (let pkg = 0; pkg < packages; pkg++) {
+      if (rng() < 1 / 25) rowPages.push(next++)
+      const pages = randomInt(rng, 1, most)
+      table.push([next, pages])
+      next += pages
+    }
+  }
+  for (let pkg = 0; pkg < packages; pkg++) {
+    layout.packageRow.push(rowPages[Math.floor((pkg * rowPages.length) / packages)])
+  }
+  for (const [index, pages] of [
+    ['filesByPackage', 300],
+    ['filesByPath', 2048],
+    ['changesByPackage', 85],
+  ] as const) {
+    layout[index] = [next, pages]
+    next += pages
+  }
+  const mib = 1024 * 1024
+  const model = buildModel(
+    16 * 1024,
+    filesFor(16 * 1024, [
+      ['bin/app', 2 * mib + 300],
+      ['data/world.db', next * PAGE],
+      ['lib/libc.so', 2 * mib + 5000],
+      ['lib/loader.so', 200 * 1024],
+    ]),
+  )
+  return { model, layout }
+}
+
+/**
+ * Sessions of a few tens of milliseconds on {@link databaseModel}, like the sqlite benchmark's:
+ * load the program, read the schema, every package row and the package index of the files
+ * table (the same start-up statements every time), then 2 to 5 lookups of popular packages
+ * (half with the file list), 1 to 3 owners of a path (the root, an interior page and a random
+ * leaf of the path index, then the row's page), in 30 % of sessions a changelog (an index
+ * page, the first changes pages of a package), in 10 % a licence search over the copyrights
+ * of a tenth of the packages. At these times every page a session reads must be in its
+ * preload, and most sessions read a leaf of the path index that no other session read.
+ */
+export function databaseSessions(
+  rng: Rng,
+  shape: { model: BuildModel; layout: DatabaseLayout },
+  count: number,
+): Array<{ header: TraceHeader; reads: TraceRead[] }> {
+  const { model, layout } = shape
+  const db = 'data/world.db'
+  const packages = layout.packageRow.length
+  const sessions: Array<{ header: TraceHeader; reads: TraceRead[] }> = []
+  for (let s = 0; s < count; s++) {
+    const reads: TraceRead[] = []
+    let t = 0
+    const page = (index: number) => reads.push([t, db, index * PAGE, PAGE])
+    const range = ([first, pages]: [number, number], upTo = pages) => {
+      for (let i = 0; i < Math.min(pages, upTo); i++) page(first + i)
+    }
+    for (const path of ['bin/app', 'lib/libc.so']) {
+      reads.push([t, path, 0, model.files.find((f) => f.path === path)!.size])
+      t += randomInt(rng, 1, 2)
+    }
+    page(0)
+    for (const row of new Set(layout.packageRow)) page(row)
+    range(layout.filesByPackage)
+    t += randomInt(rng, 2, 5)
+    for (let n = randomInt(rng, 2, 5); n > 0; n--) {
+      const pkg = Math.floor(packages * rng() ** 3)
+      page(layout.packageRow[pkg])
+      if (rng() < 0.5) range(layout.files[pkg])
+      t += randomInt(rng, 1, 3)
+    }
+    for (let n = randomInt(rng, 1, 3); n > 0; n--) {
+      const [first, pages] = layout.filesByPath
+      const leaf = randomInt(rng, 17, pages - 1)
+      page(first)
+      page(first + 1 + (leaf % 16))
+      page(first + leaf)
+      const [rows, rowPages] = layout.files[randomInt(rng, 0, packages - 1)]
+      page(rows + randomInt(rng, 0, rowPages - 1))
+      t += randomInt(rng, 1, 4)
+    }
+    if (rng() < 0.3) {
+      const pkg = randomInt(rng, 0, packages - 1)
+      const [first, pages] = layout.changesByPackage
+      page(first + Math.floor((pkg * pages) / packages))
+      range(layout.changes[pkg], 3)
+      t += randomInt(rng, 2, 5)
+    }
+    if (rng() < 0.1) {
+      const section = randomInt(rng, 0, 9)
+      for (let pkg = section; pkg < packages; pkg += 10) range(layout.copyrights[pkg])
+      t += randomInt(rng, 5, 15)
+    }
+    sessions.push({ header: header(`query-${s}`, t + 2), reads })
+  }
+  return sessions
+}

@@ -4,18 +4,16 @@ import { buildModel } from '../../src/engine/build-model'
 import { crossValidate, statsOrderBuilder } from '../../src/engine/cross-validate'
 import { assertPermutation } from '../../src/engine/image-layout'
 import { sortByKey } from '../../src/engine/key-sort'
-import {
-  fileLevelOrder,
-  idealOrder,
-  nativeOrder,
-  needKeys,
-  orderFromStats,
-} from '../../src/engine/order'
+import { NO_CHANCE, worthClasses } from '../../src/engine/block-worth'
+import { needKeys } from '../../src/engine/need-keys'
+import { fileLevelOrder, idealOrder, nativeOrder, orderFromStats } from '../../src/engine/order'
 import { serialiseTrace } from '../../src/engine/trace-codec'
 import { parseTrace } from '../../src/engine/trace-parse'
 import { memorySource } from '../../src/engine/trace-source'
 import type { FirstAccess, TraceRead } from '../../src/engine/trace-types'
 import {
+  databaseModel,
+  databaseSessions,
   filesFor,
   type GameShape,
   gameModel,
@@ -51,6 +49,11 @@ describe('sortByKey', () => {
       )
       const expected = [...keys.keys()].sort((a, b) => keys[a] - keys[b] || a - b)
       expect([...sortByKey(keys)]).toEqual(expected)
+      const ties = Uint16Array.from(keys, () => (rng() < 0.5 ? randomInt(rng, 0, 3) : 0xffff))
+      const byTies = [...keys.keys()].sort(
+        (a, b) => keys[a] - keys[b] || ties[a] - ties[b] || a - b,
+      )
+      expect([...sortByKey(keys, ties)]).toEqual(byTies)
     }
   })
 })
@@ -183,7 +186,7 @@ describe('orderFromStats', () => {
     expect(new Set(order.slice(2, 66))).toEqual(
       new Set(Array.from({ length: 64 }, (_, i) => 64 + i)),
     )
-    const keys = needKeys(m, stats)
+    const { keys } = needKeys(m, stats)
     expect(keys[0]).toBe(0xffffffff)
   })
 })
@@ -255,6 +258,84 @@ describe('ordering quality on game-like sessions', () => {
     for (const mbit of [100, 1000]) {
       expect(median('image', mbit)).toBeLessThan(median('file-level', mbit))
       expect(median('image', mbit)).toBeLessThan(median('native', mbit) / 2)
+      expect(median('image', mbit)).toBeGreaterThanOrEqual(median('ideal', mbit))
+    }
+  })
+})
+
+describe('orderFromStats on short sessions reading scattered pages of one big file', () => {
+  // 16 KiB blocks: 'exe' (blocks 0-1), 'db' (256 blocks from block 2), 'other' never read.
+  // In 'db': a start-up part every session reads, a table one session scans, and an index
+  // each session looks a leaf up in (leaves 0-11 read by one or two sessions, 12-19 unread).
+  const block = 16 * KIB
+  const m = buildModel(
+    block,
+    filesFor(block, [
+      ['exe', 2 * block],
+      ['db', 256 * block],
+      ['other', 16 * block],
+    ]),
+  )
+  const db = (index: number) => 2 + index
+  const stats = emptyStats(m)
+  for (let s = 0; s < 20; s++) {
+    const pairs: Array<[number, number]> = [
+      [0, 0],
+      [1, 0],
+      [db(0), 1],
+      [db(1), 1],
+      [db(2), 1],
+      [db(3), 1],
+      [db(128 + ((s * 5) % 12)), 5],
+    ]
+    if (s === 7) for (let i = 16; i < 48; i++) pairs.push([db(i), 3])
+    addTrace(stats, m, trace(pairs), 20)
+  }
+
+  it('rates unread blocks by how often single sessions read near them', () => {
+    const worth = worthClasses(m, stats)
+    expect(worth[db(129)]).toBeLessThan(worth[db(141)]) // read by two sessions < unread leaf
+    expect(worth[db(141)]).toBeLessThan(worth[db(30)]) // unread leaf < part of a one-off scan
+    expect(worth[db(30)]).toBeLessThan(worth[db(100)]) // scan < unread, far from the index
+    expect(worth[db(100)]).toBeLessThan(NO_CHANCE)
+    expect(worth[db(230)]).toBe(NO_CHANCE) // nothing read within 1 MiB
+    expect(worth[m.blockCount - 1]).toBe(NO_CHANCE)
+  })
+
+  it('puts the whole index before a rare scan, and both before data nobody comes near', () => {
+    const order = [...orderFromStats(m, stats, { untraced: 'last' })]
+    const slot = (b: number) => order.indexOf(b)
+    const range = (from: number, to: number) =>
+      Array.from({ length: to - from }, (_, i) => from + i)
+    expect(new Set(order.slice(0, 6))).toEqual(new Set([0, 1, db(0), db(1), db(2), db(3)]))
+    const index = range(db(128), db(148))
+    const scan = range(db(16), db(48))
+    const far = range(db(208), db(256))
+    expect(Math.max(...index.map(slot))).toBeLessThan(Math.min(...scan.map(slot)))
+    expect(Math.max(...scan.map(slot))).toBeLessThan(Math.min(...far.map(slot)))
+    // Untouched files still come last, in tar order.
+    expect(order.slice(-16)).toEqual(range(db(256), db(272)))
+  })
+
+  it.each([1, 2, 3])('needs well under the file-level preload (seed %i)', async (seed) => {
+    const shape = databaseModel()
+    const traces: FirstAccess[] = []
+    for (const session of databaseSessions(seededRng(seed), shape, 48)) {
+      traces.push(await parsed(shape.model, session.reads))
+    }
+    const report = await crossValidate(
+      shape.model,
+      memorySource(traces),
+      5,
+      statsOrderBuilder(shape.model, { untraced: 'last' }),
+    )
+    const median = (name: string, mbit: number) =>
+      report.rows.find((row) => row.name === name)!.bandwidths.find((b) => b.mbit === mbit)!.median
+        .bytes
+    for (const mbit of [25, 100, 1000]) {
+      // Every session needs the pages it reads at once; most read one no other session read.
+      expect(median('image', mbit)).toBeLessThan(0.8 * median('file-level', mbit))
+      expect(median('image', mbit)).toBeLessThan(0.8 * median('native', mbit))
       expect(median('image', mbit)).toBeGreaterThanOrEqual(median('ideal', mbit))
     }
   })
