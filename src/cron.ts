@@ -8,6 +8,7 @@ import { resendUncountedTraces } from './domain/training/resend'
 import { type Env, settingsOf } from './env'
 import { resendStaleDeliveries } from './events/resend'
 import { createLogger, type Logger } from './http/log'
+import { resendStuckTasks } from './tasks/unstick'
 
 async function dropExpiredCredentials(env: Env, now: Date) {
   const db = dbOf(env)
@@ -29,6 +30,7 @@ export async function runCron(env: Env, now: Date): Promise<void> {
     ['retiredFiles', () => deleteRetiredFiles(env, now)],
     ['traces', () => resendUncountedTraces(env, now, log)],
     ['deliveries', () => resendStaleDeliveries(env, now)],
+    ['stuckTasks', () => resendStuckTasks(env, now)],
   ]
   for (const [name, job] of jobs) {
     try {
