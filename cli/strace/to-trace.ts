@@ -268,7 +268,7 @@ export class TraceMapper {
     const known = table.get(fd.fd)
     if (fd.path === undefined || known?.file.path === fd.path) return known?.file
 
-    // TODO(#trace-record): an fd we never saw opened is assumed to start at offset 0.
+    // TODO(#6): an fd we never saw opened is assumed to start at offset 0.
     const file = { path: fd.path, offset: 0 }
     table.set(fd.fd, { file, cloexec: false })
     return file
