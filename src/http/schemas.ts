@@ -52,6 +52,17 @@ export function jsonResponse<T extends z.ZodType>(schema: T, description: string
   return { description, content: { 'application/json': { schema } } }
 }
 
+/** A page of a list (API.md section 1) whose items are `item` with any subset of its fields. */
+export function pageSchema<T extends z.ZodObject>(item: T) {
+  return z.object({
+    status: z.literal('success'),
+    total: z.number().int(),
+    offset: z.number().int(),
+    limit: z.number().int(),
+    items: z.array(item.partial()),
+  })
+}
+
 /** The success envelope around extra fields. */
 export function successSchema<T extends z.ZodRawShape>(shape: T) {
   return z.object({ status: z.literal('success'), message: z.string(), ...shape })

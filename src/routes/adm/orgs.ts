@@ -9,7 +9,13 @@ import { page, success } from '../../http/envelope'
 import { listOptions, listQuery, pickFields } from '../../http/list'
 import { adminAuth } from '../../http/middleware/auth'
 import { createRouter } from '../../http/router'
-import { errorResponses, jsonResponse, nameSchema, successSchema } from '../../http/schemas'
+import {
+  errorResponses,
+  jsonResponse,
+  nameSchema,
+  pageSchema,
+  successSchema,
+} from '../../http/schemas'
 import { orgSchema, orgView } from '../be/org-schemas'
 
 const tags = ['Admin']
@@ -44,16 +50,7 @@ const list = createRoute({
     }),
   },
   responses: {
-    200: jsonResponse(
-      z.object({
-        status: z.literal('success'),
-        total: z.number().int(),
-        offset: z.number().int(),
-        limit: z.number().int(),
-        items: z.array(orgSchema.partial()),
-      }),
-      'A page of orgs',
-    ),
+    200: jsonResponse(pageSchema(orgSchema), 'A page of orgs'),
     400: errorResponses[400],
     401: errorResponses[401],
   },

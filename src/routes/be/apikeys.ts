@@ -10,6 +10,7 @@ import {
   jsonBody,
   jsonResponse,
   labelSchema,
+  pageSchema,
   successSchema,
 } from '../../http/schemas'
 
@@ -66,16 +67,7 @@ const list = createRoute({
   middleware: [userAuth()] as const,
   request: { query: listQuery },
   responses: {
-    200: jsonResponse(
-      z.object({
-        status: z.literal('success'),
-        total: z.number().int(),
-        offset: z.number().int(),
-        limit: z.number().int(),
-        items: z.array(keySchema.partial()),
-      }),
-      'A page of keys',
-    ),
+    200: jsonResponse(pageSchema(keySchema), 'A page of keys'),
     ...errorResponses,
   },
 })

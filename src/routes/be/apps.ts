@@ -15,7 +15,13 @@ import { page, success } from '../../http/envelope'
 import { listOptions, pageInMemory, pickFields } from '../../http/list'
 import { authorize, userAuth } from '../../http/middleware/auth'
 import { createRouter } from '../../http/router'
-import { errorResponses, jsonBody, jsonResponse, successSchema } from '../../http/schemas'
+import {
+  errorResponses,
+  jsonBody,
+  jsonResponse,
+  pageSchema,
+  successSchema,
+} from '../../http/schemas'
 import {
   APP_LIST,
   appFieldsQuery,
@@ -54,16 +60,7 @@ const list = createRoute({
   middleware: [userAuth()] as const,
   request: { query: appListQuery },
   responses: {
-    200: jsonResponse(
-      z.object({
-        status: z.literal('success'),
-        total: z.number(),
-        offset: z.number(),
-        limit: z.number(),
-        items: z.array(appSchema.partial()),
-      }),
-      'A page of apps',
-    ),
+    200: jsonResponse(pageSchema(appSchema), 'A page of apps'),
     400: errorResponses[400],
     401: errorResponses[401],
     403: errorResponses[403],

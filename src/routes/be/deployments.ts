@@ -17,6 +17,7 @@ import {
   errorResponses,
   jsonBody,
   jsonResponse,
+  pageSchema,
   successSchema,
 } from '../../http/schemas'
 import {
@@ -46,16 +47,7 @@ const list = createRoute({
   middleware: [userAuth()] as const,
   request: { query: listFilters },
   responses: {
-    200: jsonResponse(
-      z.object({
-        status: z.literal('success'),
-        total: z.number().int(),
-        offset: z.number().int(),
-        limit: z.number().int(),
-        items: z.array(deploymentSchema.partial()),
-      }),
-      'A page of deployments',
-    ),
+    200: jsonResponse(pageSchema(deploymentSchema), 'A page of deployments'),
     ...errorResponses,
   },
 })

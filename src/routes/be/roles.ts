@@ -13,6 +13,7 @@ import {
   jsonBody,
   jsonResponse,
   nameSchema,
+  pageSchema,
   successSchema,
 } from '../../http/schemas'
 import { createRoleBody, ROLE_FIELDS, ROLE_ORDER, roleSchema, updateRoleBody } from './role-schemas'
@@ -28,16 +29,7 @@ const list = createRoute({
   middleware: [userAuth()] as const,
   request: { query: listQuery },
   responses: {
-    200: jsonResponse(
-      z.object({
-        status: z.literal('success'),
-        total: z.number().int(),
-        offset: z.number().int(),
-        limit: z.number().int(),
-        items: z.array(roleSchema.partial()),
-      }),
-      'A page of roles',
-    ),
+    200: jsonResponse(pageSchema(roleSchema), 'A page of roles'),
     ...errorResponses,
   },
 })

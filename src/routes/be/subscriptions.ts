@@ -20,6 +20,7 @@ import {
   jsonBody,
   jsonResponse,
   nameSchema,
+  pageSchema,
   successSchema,
 } from '../../http/schemas'
 import {
@@ -66,16 +67,7 @@ const list = createRoute({
     }),
   },
   responses: {
-    200: jsonResponse(
-      z.object({
-        status: z.literal('success'),
-        total: z.number().int(),
-        offset: z.number().int(),
-        limit: z.number().int(),
-        items: z.array(subscriptionSchema.partial()),
-      }),
-      'A page of subscriptions',
-    ),
+    200: jsonResponse(pageSchema(subscriptionSchema), 'A page of subscriptions'),
     400: errorResponses[400],
     401: errorResponses[401],
     403: errorResponses[403],

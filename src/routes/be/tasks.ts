@@ -14,7 +14,13 @@ import { invalidParam, notFound } from '../../http/errors'
 import { listOptions, listQuery, pickFields } from '../../http/list'
 import { authorize, userAuth } from '../../http/middleware/auth'
 import { createRouter } from '../../http/router'
-import { errorResponses, jsonBody, jsonResponse, successSchema } from '../../http/schemas'
+import {
+  errorResponses,
+  jsonBody,
+  jsonResponse,
+  pageSchema,
+  successSchema,
+} from '../../http/schemas'
 import { loadTask, taskView, toRecord } from '../../tasks/store'
 import { TASK_STATES, TASK_TYPES, type TaskRecord } from '../../tasks/types'
 import { taskSchema } from './task-schema'
@@ -51,16 +57,7 @@ const list = createRoute({
   middleware: [userAuth()] as const,
   request: { query: taskListQuery },
   responses: {
-    200: jsonResponse(
-      z.object({
-        status: z.literal('success'),
-        total: z.number(),
-        offset: z.number(),
-        limit: z.number(),
-        items: z.array(taskSchema.partial()),
-      }),
-      'A page of tasks',
-    ),
+    200: jsonResponse(pageSchema(taskSchema), 'A page of tasks'),
     400: errorResponses[400],
     401: errorResponses[401],
     403: errorResponses[403],

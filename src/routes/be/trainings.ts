@@ -25,6 +25,7 @@ import {
   jsonBody,
   jsonResponse,
   nameSchema,
+  pageSchema,
   successSchema,
 } from '../../http/schemas'
 import { trainingSettingsFields } from './app-schemas'
@@ -102,16 +103,7 @@ const list = createRoute({
   middleware: [userAuth()] as const,
   request: { query: trainingListQuery },
   responses: {
-    200: jsonResponse(
-      z.object({
-        status: z.literal('success'),
-        total: z.number(),
-        offset: z.number(),
-        limit: z.number(),
-        items: z.array(trainingInfoSchema.partial()),
-      }),
-      'A page of training infos',
-    ),
+    200: jsonResponse(pageSchema(trainingInfoSchema), 'A page of training infos'),
     400: errorResponses[400],
     401: errorResponses[401],
     403: errorResponses[403],

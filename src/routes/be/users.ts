@@ -18,6 +18,7 @@ import {
   jsonBody,
   jsonResponse,
   nameSchema,
+  pageSchema,
   successSchema,
 } from '../../http/schemas'
 import {
@@ -57,16 +58,7 @@ const list = createRoute({
   middleware: [userAuth()] as const,
   request: { query: listQuery.extend(userQuery.shape) },
   responses: {
-    200: jsonResponse(
-      z.object({
-        status: z.literal('success'),
-        total: z.number().int(),
-        offset: z.number().int(),
-        limit: z.number().int(),
-        items: z.array(userSchema.partial()),
-      }),
-      'A page of users',
-    ),
+    200: jsonResponse(pageSchema(userSchema), 'A page of users'),
     ...errorResponses,
   },
 })
