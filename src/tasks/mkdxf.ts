@@ -7,6 +7,15 @@
  */
 import { coordinatorOf } from '../coordinator/app-coordinator'
 import { purgePrefix } from '../domain/apps/purge'
+import type { Composition } from '../domain/builds/mkraw/composition'
+import {
+  advancePatches,
+  type PatchRun,
+  patchRunDone,
+  patchRunProgress,
+  startPatchRun,
+} from '../domain/builds/mkraw/patch-steps'
+import { patchBases } from '../domain/builds/mkraw/patches'
 import {
   advanceWrite,
   type CompositionWrite,
@@ -15,8 +24,9 @@ import {
 import type { RunDecision } from '../domain/training/mkdxf/decide'
 import { evaluateRun } from '../domain/training/mkdxf/evaluate'
 import { prepareImage } from '../domain/training/mkdxf/image-write'
+import { runPatchTarget } from '../domain/training/mkdxf/patches'
 import { planRun, type RunPlan } from '../domain/training/mkdxf/plan'
-import { dropScratch, publishImage } from '../domain/training/mkdxf/publish'
+import { dropScratch, submitDeploy, switchImage } from '../domain/training/mkdxf/publish'
 import { recordRun } from '../domain/training/mkdxf/record'
 import { loadRunJob, type RunJob, scratchKeys } from '../domain/training/mkdxf/run-job'
 import type { LoadProfile } from '../engine/profile'
@@ -32,7 +42,9 @@ type MkdxfCursor =
   | { stage: 'evaluate'; plan: RunPlan }
   | ({ stage: 'prepare' } & Won)
   | ({ stage: 'write'; write: CompositionWrite } & Won)
-  | ({ stage: 'publish' } & Won)
+  | ({ stage: 'publish'; image: Composition } & Won)
+  | ({ stage: 'patch'; image: Composition } & Won & PatchRun)
+  | ({ stage: 'deploy' } & Won)
 
 const next = (cursor: MkdxfCursor, progress: number): StepOutcome => ({
   kind: 'continue',
@@ -116,20 +128,40 @@ async function step(ctx: StepContext): Promise<StepOutcome> {
       const write = await advanceWrite(job.env.BUCKET, cursor.write, stepBytesOf(job))
       const progress = 0.35 + 0.6 * writeProgress(write)
       if (write.stage !== 'done') return next({ ...cursor, write }, progress)
-      const { write: _done, ...rest } = { ...cursor, write }
-      return next({ ...rest, stage: 'publish' }, 0.95)
+      const { plan, decision, profile } = cursor
+      return next({ stage: 'publish', plan, decision, profile, image: write.spec }, 0.9)
     }
     case 'publish': {
-      const { plan, decision, profile } = cursor
-      const deployTaskName = await publishImage(job, plan.dxfName, profile)
+      const { plan, decision, profile, image } = cursor
+      if (!(await switchImage(job, plan.dxfName, profile))) {
+        return end(job, {
+          nTraces: plan.nTraces,
+          coverage: plan.coverage,
+          deployed: false,
+          reason: `${decision.reason}; not published: build ${job.buildId} is no longer current`,
+          decision,
+          dxfName: plan.dxfName,
+        })
+      }
+      const run = startPatchRun(await patchBases(job.env, job.app.id, job.buildId))
+      return next({ stage: 'patch', plan, decision, profile, image, ...run }, 0.92)
+    }
+    case 'patch': {
+      const { stage, plan, decision, profile, image, ...run } = cursor
+      if (patchRunDone(run)) return next({ stage: 'deploy', plan, decision, profile }, 0.98)
+      const target = runPatchTarget(job, image)
+      const moved = await advancePatches(target, run, stepBytesOf(job), ctx.log)
+      const progress = 0.92 + 0.06 * patchRunProgress(moved)
+      return next({ stage, plan, decision, profile, image, ...moved }, progress)
+    }
+    case 'deploy': {
+      const { plan, decision } = cursor
+      const deployTaskName = await submitDeploy(job, plan.dxfName)
       return end(job, {
         nTraces: plan.nTraces,
         coverage: plan.coverage,
-        deployed: deployTaskName !== null,
-        reason:
-          deployTaskName !== null
-            ? decision.reason
-            : `${decision.reason}; not published: build ${job.buildId} is no longer current`,
+        deployed: true,
+        reason: decision.reason,
         decision,
         dxfName: plan.dxfName,
         deployTaskName,

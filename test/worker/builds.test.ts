@@ -155,6 +155,8 @@ describe('POST /be/v1/builds, then PUT to the upload URL', () => {
       [{ url: 'http://edge.test/upload/x' }, 'url'],
       [{ buildName: '../etc' }, 'buildName'],
       [{ size: -1 }, 'size'],
+      [{ size: 0 }, 'size'],
+      [{ size: 1023 }, 'size'],
       [{ colour: 'red' }, 'colour'],
     ]
     for (const [body, field] of cases) {

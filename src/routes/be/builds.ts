@@ -26,6 +26,9 @@ export const buildNameSchema = z
   )
   .openapi({ example: 'build-0001' })
 
+/** Two 512-byte zero blocks end every tar, so no tar is smaller. */
+const TAR_MIN_BYTES = 1024
+
 const createBuildBody = z
   .strictObject({
     appName: nameSchema,
@@ -38,7 +41,7 @@ const createBuildBody = z
     size: z
       .number()
       .int()
-      .min(0)
+      .min(TAR_MIN_BYTES, `a tar has at least ${TAR_MIN_BYTES} bytes (its end-of-archive blocks)`)
       .optional()
       .openapi({ description: 'Size of the tar in bytes; checked when given' }),
   })

@@ -4,12 +4,12 @@
  * image header), its size, and the size of the files that changed, as a `patches` row. A patch
  * that would be as large as the new image or larger is not made.
  */
-import { and, desc, eq, ne } from 'drizzle-orm'
+import { and, asc, desc, eq, ne } from 'drizzle-orm'
 import { dbOf } from '../../../db/client'
 import { builds, patches } from '../../../db/schema'
 import { imageHeaderLength, parseImageHeader } from '../../../engine/dxf'
 import { changedFilesBytes, encodePatchHeader, planPatch } from '../../../engine/patch'
-import type { ScanTotals } from '../../../engine/tar-scan'
+import type { Env } from '../../../env'
 import { buildKeys, imageKeys, patchKey } from '../../../storage/keys'
 import { newId } from '../../auth/secrets'
 import type { BuildJob } from '../build-job'
@@ -57,73 +57,82 @@ export type PlannedPatch =
   | { kind: 'useless'; sizeBytes: number }
 
 /**
- * Plans the patch from build `fromBuildId` to this build, whose image has `imageBytes` bytes:
- * stores its header and block list and returns the write of `patch.dxf` and the changed
- * files' size, unless the base is gone or the patch would save nothing.
+ * The image patches lead to: the build's new image as its writer composed it (header, block
+ * map, tar and geometry in R2), whichever task made it (mkraw's first image, an mkdxf image).
+ */
+export interface PatchTarget {
+  env: Env
+  orgId: string
+  appId: string
+  buildId: number
+  /** How the target image is composed (`totalBytes` is its size; header and map in R2). */
+  image: Omit<Composition, 'headerBytes'>
+  /** Where a patch's header and block list wait while it is written. */
+  scratch: { header: (fromBuildId: number) => string; list: (fromBuildId: number) => string }
+}
+
+/**
+ * Plans the patch from build `fromBuildId` to the target image: stores its header and block
+ * list and returns the write of `patch.dxf` and the changed files' size, unless the base is
+ * gone or the patch would save nothing.
  */
 export async function preparePatch(
-  job: BuildJob,
+  target: PatchTarget,
   fromBuildId: number,
-  totals: ScanTotals,
-  imageBytes: number,
 ): Promise<PlannedPatch> {
-  const db = dbOf(job.env)
+  const { env, image } = target
+  const db = dbOf(env)
   const from = await db
     .select()
     .from(builds)
-    .where(and(eq(builds.appId, job.appId), eq(builds.buildId, fromBuildId)))
+    .where(and(eq(builds.appId, target.appId), eq(builds.buildId, fromBuildId)))
     .get()
   if (from?.state !== 'ready' || !from.dxfName) return { kind: 'gone' }
 
-  const { bucket } = job
-  const fromKeys = buildKeys(job.orgId, job.appId, fromBuildId)
-  const fromImage = imageKeys(job.orgId, job.appId, from.dxfName).image
+  const bucket = env.BUCKET
+  const fromKeys = buildKeys(target.orgId, target.appId, fromBuildId)
+  const toKeys = buildKeys(target.orgId, target.appId, target.buildId)
+  const fromImage = imageKeys(target.orgId, target.appId, from.dxfName).image
   const head = await bucket.head(fromImage)
   if (!head) return { kind: 'gone' }
   const fixed = await getRange(bucket, fromImage, Math.min(head.size, 64))
   const fromHeader = parseImageHeader(await getRange(bucket, fromImage, imageHeaderLength(fixed)))
 
   const fromHashes = await loadBytes(bucket, fromKeys.blocks)
-  const toHashes = await loadBytes(bucket, job.keys.blocks)
-  const order = decodeBlockList(await loadBytes(bucket, job.work.imageList))
+  const toHashes = await loadBytes(bucket, toKeys.blocks)
+  const order = decodeBlockList(await loadBytes(bucket, image.listKey))
   const plan = planPatch(fromHashes, toHashes, order)
-  const toHeaderBytes = await loadBytes(bucket, job.work.imageHeader)
+  const toHeaderBytes = await loadBytes(bucket, image.headerKey)
   const header = encodePatchHeader({
     from: fromHeader,
     toHeaderBytes,
     newBlocks: plan.newBlocks,
   })
 
-  const toFiles = await loadFiles(bucket, job.keys.files)
-  const lengths = new Uint32Array(totals.blocks)
+  const toFiles = await loadFiles(bucket, toKeys.files)
+  const lengths = new Uint32Array(image.blockCount)
   for (const file of toFiles) {
     for (let k = 0; k < file.blockCount; k++) {
-      lengths[file.firstBlock + k] = Math.min(
-        job.build.blockSize,
-        file.size - k * job.build.blockSize,
-      )
+      lengths[file.firstBlock + k] = Math.min(image.blockSize, file.size - k * image.blockSize)
     }
   }
   const dataBytes = plan.newBlocks.reduce((sum, block) => sum + lengths[block], 0)
   const sizeBytes = header.length + dataBytes
-  if (sizeBytes >= imageBytes) return { kind: 'useless', sizeBytes }
+  if (sizeBytes >= image.totalBytes) return { kind: 'useless', sizeBytes }
 
-  await bucket.put(job.work.patchHeader(fromBuildId), header)
-  await bucket.put(job.work.patchList(fromBuildId), encodeBlockList(plan.newBlocks))
+  await bucket.put(target.scratch.header(fromBuildId), header)
+  await bucket.put(target.scratch.list(fromBuildId), encodeBlockList(plan.newBlocks))
   const fromFiles = await loadFiles(bucket, fromKeys.files)
   const changed = changedFilesBytes(fromFiles, toFiles, fromHashes, toHashes)
 
   const spec: Composition = {
-    headerKey: job.work.patchHeader(fromBuildId),
+    ...image,
+    headerKey: target.scratch.header(fromBuildId),
     headerBytes: header.length,
-    listKey: job.work.patchList(fromBuildId),
-    tarKey: job.tarKey,
-    geometryKey: job.work.geometry,
-    blockSize: job.build.blockSize,
-    blockCount: totals.blocks,
+    listKey: target.scratch.list(fromBuildId),
     totalBytes: sizeBytes,
   }
-  const key = patchKey(job.orgId, job.appId, job.buildId, fromBuildId)
+  const key = patchKey(target.orgId, target.appId, target.buildId, fromBuildId)
   return {
     kind: 'write',
     write: planWrite(spec, key, { sha256: false }),
@@ -133,20 +142,20 @@ export async function preparePatch(
 
 /** Records a written patch (a rerun overwrites the same row). */
 export async function recordPatch(
-  job: BuildJob,
+  target: PatchTarget,
   fromBuildId: number,
   write: CompositionWrite,
   changed: number,
 ): Promise<PatchSummary> {
   const row = {
-    appId: job.appId,
+    appId: target.appId,
     fromBuildId,
-    toBuildId: job.buildId,
+    toBuildId: target.buildId,
     sizeBytes: write.spec.totalBytes,
     changedFilesBytes: changed,
     key: write.key,
   }
-  await dbOf(job.env)
+  await dbOf(target.env)
     .insert(patches)
     .values({ id: newId(), ...row })
     .onConflictDoUpdate({
@@ -154,4 +163,15 @@ export async function recordPatch(
       set: { sizeBytes: row.sizeBytes, changedFilesBytes: changed, key: row.key },
     })
   return { fromBuildId, sizeBytes: row.sizeBytes, changedFilesBytes: changed }
+}
+
+/** The base builds of the patches recorded into build `toBuildId`, oldest first. */
+export async function patchBases(env: Env, appId: string, toBuildId: number): Promise<number[]> {
+  const rows = await dbOf(env)
+    .select({ fromBuildId: patches.fromBuildId })
+    .from(patches)
+    .where(and(eq(patches.appId, appId), eq(patches.toBuildId, toBuildId)))
+    .orderBy(asc(patches.fromBuildId))
+    .all()
+  return rows.map((row) => row.fromBuildId)
 }

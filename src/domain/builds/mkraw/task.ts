@@ -14,7 +14,14 @@ import { mkrawAhead, type QueuedCursor, waitFor } from './admission'
 import { cleanupFailedMkraw } from './cleanup'
 import { commitBuild } from './commit'
 import { type ImageSummary, prepareImage, writeProfile } from './image'
-import { type PatchSummary, patchSources, preparePatch, recordPatch } from './patches'
+import {
+  advancePatches,
+  type PatchRun,
+  patchRunDone,
+  patchRunProgress,
+  startPatchRun,
+} from './patch-steps'
+import { type PatchSummary, type PatchTarget, patchSources } from './patches'
 import { finishScan, type ScanCursor, type ScanFinishCursor, scanStep, startScan } from './scan'
 import { advanceWrite, type CompositionWrite, writeProgress } from './write-composition'
 
@@ -24,18 +31,7 @@ interface Built {
 
 type ImageCursor = Built & { phase: 'image'; write: CompositionWrite }
 
-type PatchCursor = Built & {
-  phase: 'patch'
-  image: ImageSummary
-  sources: number[]
-  /** Index into `sources` of the patch being made. */
-  index: number
-  write?: CompositionWrite
-  changedFilesBytes?: number
-  patches: PatchSummary[]
-  /** Builds whose patch would have saved nothing. */
-  skipped?: number[]
-}
+type PatchCursor = Built & { phase: 'patch'; image: ImageSummary } & PatchRun
 
 type CommitCursor = Built & {
   phase: 'commit'
@@ -73,8 +69,29 @@ async function imageStep(job: BuildJob, cursor: ImageCursor): Promise<StepOutcom
   if (write.stage !== 'done') return next({ ...cursor, write }, 0.4 + 0.4 * writeProgress(write))
   await writeProfile(job)
   const image = { dxfName: job.dxfName, sizeBytes: write.spec.totalBytes, sha256: write.sha256! }
-  const sources = await patchSources(job)
-  return next({ phase: 'patch', totals: cursor.totals, image, sources, index: 0, patches: [] }, 0.8)
+  const run = startPatchRun(await patchSources(job))
+  return next({ phase: 'patch', totals: cursor.totals, image, ...run }, 0.8)
+}
+
+/** The target of the new build's patches: its first image, as the image phase composed it. */
+function firstImageTarget(job: BuildJob, totals: ScanTotals, imageBytes: number): PatchTarget {
+  const { work } = job
+  return {
+    env: job.env,
+    orgId: job.orgId,
+    appId: job.appId,
+    buildId: job.buildId,
+    image: {
+      headerKey: work.imageHeader,
+      listKey: work.imageList,
+      tarKey: job.tarKey,
+      geometryKey: work.geometry,
+      blockSize: job.build.blockSize,
+      blockCount: totals.blocks,
+      totalBytes: imageBytes,
+    },
+    scratch: { header: work.patchHeader, list: work.patchList },
+  }
 }
 
 async function patchStep(
@@ -82,41 +99,14 @@ async function patchStep(
   job: BuildJob,
   cursor: PatchCursor,
 ): Promise<StepOutcome> {
-  const { sources, index } = cursor
-  const progress = 0.8 + (0.15 * index) / Math.max(1, sources.length)
-  if (index >= sources.length) {
-    const { totals, image, patches, skipped } = cursor
+  const { phase, totals, image, ...run } = cursor
+  if (patchRunDone(run)) {
+    const { patches, skipped } = run
     return next({ phase: 'commit', totals, image, patches, skipped }, 0.95)
   }
-  const from = sources[index]
-  if (!cursor.write) {
-    const planned = await preparePatch(job, from, cursor.totals, cursor.image.sizeBytes)
-    if (planned.kind === 'gone') return next({ ...cursor, index: index + 1 }, progress)
-    if (planned.kind === 'useless') {
-      ctx.log.info('patch skipped: it would not be smaller than the image', {
-        fromBuildId: from,
-        patchBytes: planned.sizeBytes,
-        imageBytes: cursor.image.sizeBytes,
-      })
-      const skipped = [...(cursor.skipped ?? []), from]
-      return next({ ...cursor, index: index + 1, skipped }, progress)
-    }
-    const { write, changedFilesBytes } = planned
-    return next({ ...cursor, write, changedFilesBytes }, progress)
-  }
-  const write = await advanceWrite(job.bucket, cursor.write, job.stepBytes)
-  if (write.stage !== 'done') return next({ ...cursor, write }, progress)
-  const patch = await recordPatch(job, from, write, cursor.changedFilesBytes ?? 0)
-  return next(
-    {
-      ...cursor,
-      index: index + 1,
-      write: undefined,
-      changedFilesBytes: undefined,
-      patches: [...cursor.patches, patch],
-    },
-    progress,
-  )
+  const target = firstImageTarget(job, totals, image.sizeBytes)
+  const moved = await advancePatches(target, run, job.stepBytes, ctx.log)
+  return next({ phase, totals, image, ...moved }, 0.8 + 0.15 * patchRunProgress(moved))
 }
 
 async function step(ctx: StepContext): Promise<StepOutcome> {

@@ -1,8 +1,9 @@
 /**
- * Last step of a run that won: the new image gets its `profile.json`, becomes the build's and
- * the app's current image, and a `deploy` task publishes it. The image it replaces is retired
- * in the same batch: the depot serves it 24 h more (launchers mid-download), then the cron
- * deletes it. Every write is conditional or keyed by the task, so the step can run twice.
+ * Last steps of a run that won: the new image gets its `profile.json` and becomes the build's
+ * and the app's current image; once the patches into it are remade, a `deploy` task publishes
+ * it. The image it replaces is retired in the same batch as the switch: the depot serves it
+ * 24 h more (launchers mid-download), then the cron deletes it. Every write is conditional or
+ * keyed by the task, so each step can run twice.
  */
 import { and, eq } from 'drizzle-orm'
 import { dbOf, isoNow } from '../../../db/client'
@@ -19,12 +20,12 @@ export function deployTaskNameOf(mkdxfTaskName: string): string {
   return `deploy_${mkdxfTaskName.replace(/^mkdxf_/, '')}`
 }
 
-/** Makes `dxfName` current and submits its deploy; null when the build stopped being current. */
-export async function publishImage(
+/** Makes `dxfName` current; false when the build stopped being current. */
+export async function switchImage(
   job: RunJob,
   dxfName: string,
   profile: LoadProfile,
-): Promise<string | null> {
+): Promise<boolean> {
   const { env, orgId, buildId } = job
   const appId = job.app.id
   await env.BUCKET.put(imageKeys(orgId, appId, dxfName).profile, JSON.stringify(profile), {
@@ -48,8 +49,13 @@ export async function publishImage(
       .returning({ id: apps.id }),
     ...retired.map((row) => db.insert(retiredFiles).values(row).onConflictDoNothing()),
   ])
-  if (made.length === 0) return null
+  return made.length > 0
+}
 
+/** Submits the deploy of `dxfName`, the build's image since `switchImage`; its task name. */
+export async function submitDeploy(job: RunJob, dxfName: string): Promise<string> {
+  const { env, orgId, buildId } = job
+  const appId = job.app.id
   return submitTask(env, {
     type: 'deploy',
     taskName: deployTaskNameOf(job.task.taskName),

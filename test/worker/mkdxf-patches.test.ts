@@ -1,0 +1,106 @@
+import { SELF } from 'cloudflare:test'
+import { env } from 'cloudflare:workers'
+import { and, eq } from 'drizzle-orm'
+import { describe, expect, it } from 'vitest'
+import { dbOf } from '../../src/db/client'
+import { patches } from '../../src/db/schema'
+import { applyPatch, parsePatchHeader, patchHeaderLength } from '../../src/engine/patch'
+import { imageKeys, patchKey } from '../../src/storage/keys'
+import { objectBytes, rangeBytes } from './build-fixtures'
+import { newOrg } from './fixtures'
+import { BASE, call, waitForTask } from './helpers'
+import { seededBytes } from './tar-fixture'
+import {
+  appWithBuild,
+  BLOCK,
+  eventually,
+  figuresOf,
+  gameEntries,
+  importBuild,
+  playedSession,
+  traceFile,
+  traceHeaders,
+  uploadTrace,
+} from './training-fixtures'
+
+/** Build 2: build 1 with a new `a.pak`, so the patch from build 1 carries its blocks only. */
+function secondBuild() {
+  return gameEntries().map((entry) =>
+    entry.path === 'game/data/a.pak' ? { ...entry, data: seededBytes(4242, 16 * BLOCK) } : entry,
+  )
+}
+
+async function rebuiltFrom(baseKey: string, patch: string): Promise<Buffer> {
+  const readBase = (offset: number, length: number) => rangeBytes(baseKey, offset, length)
+  const readPatch = (offset: number, length: number) => rangeBytes(patch, offset, length)
+  const pieces: Uint8Array[] = []
+  for await (const piece of applyPatch(readBase, readPatch)) pieces.push(piece)
+  return Buffer.concat(pieces)
+}
+
+describe('an mkdxf run that replaces an image remakes the patches into it', () => {
+  it('leads the patch from a kept build to the new image, in R2, in D1 and in the depot', async () => {
+    const org = await newOrg('mkdxfpatch')
+    const first = await appWithBuild(org, { nTracesReliable: 2, nProcessTracesMin: 1000 })
+    const second = { ...first, ...(await importBuild(first, secondBuild())) }
+    expect(second.buildId).toBe(2)
+    const key = patchKey(first.orgId, first.appId, 2, 1)
+    const nativePatch = (await objectBytes(key))!
+    const nativeImage = imageKeys(first.orgId, first.appId, 'dxf-0002-01').image
+    expect(
+      (await rebuiltFrom(imageKeys(first.orgId, first.appId, 'dxf-0001-01').image, key)).equals(
+        Buffer.from((await objectBytes(nativeImage))!),
+      ),
+    ).toBe(true)
+
+    for (let i = 0; i < 6; i++) {
+      expect((await uploadTrace(second, traceFile(playedSession(i)))).status).toBe(202)
+    }
+    await eventually('traces counted', async () =>
+      (await figuresOf(second)).nTraces >= 6 ? true : undefined,
+    )
+    const answer = await call('POST', '/be/v1/trigger', {
+      headers: org.headers,
+      body: { type: 'processTraces', appName: first.name },
+    })
+    expect(answer.status, JSON.stringify(answer.body)).toBe(202)
+    const run = await waitForTask(answer.body.taskName, 30_000)
+    expect(run.state, JSON.stringify(run.exception)).toBe('succeeded')
+    expect(run.result).toMatchObject({ deployed: true, dxfName: 'dxf-0002-02' })
+
+    // A launcher holding build 1's image applies the patch and holds the image the client
+    // API names now, byte for byte: not the native image the patch was first made for.
+    const trained = imageKeys(first.orgId, first.appId, 'dxf-0002-02').image
+    const trainedBytes = Buffer.from((await objectBytes(trained))!)
+    const base = imageKeys(first.orgId, first.appId, 'dxf-0001-01').image
+    expect((await rebuiltFrom(base, key)).equals(trainedBytes)).toBe(true)
+    const patchBytes = (await objectBytes(key))!
+    expect(Buffer.from(patchBytes).equals(Buffer.from(nativePatch))).toBe(false)
+    const header = parsePatchHeader(patchBytes.subarray(0, patchHeaderLength(patchBytes)))
+    // The same content travels: only the order of the new image differs.
+    expect(header.newBlocks.length).toBe(
+      parsePatchHeader(nativePatch.subarray(0, patchHeaderLength(nativePatch))).newBlocks.length,
+    )
+
+    const row = await dbOf(env)
+      .select()
+      .from(patches)
+      .where(and(eq(patches.appId, first.appId), eq(patches.toBuildId, 2)))
+      .all()
+    expect(row.map((r) => [r.fromBuildId, r.sizeBytes])).toEqual([[1, patchBytes.length]])
+
+    const client = await call('GET', `/client/v1/apps/${org.orgName}/${first.name}`, {
+      headers: traceHeaders(second),
+    })
+    expect(client.status).toBe(200)
+    expect(client.body).toMatchObject({ dxfName: 'dxf-0002-02' })
+
+    // The deploy that follows the run publishes the remade patch, so the depot serves it.
+    await waitForTask(run.result.deployTaskName, 30_000)
+    const served = await SELF.fetch(
+      `${BASE}/depot/pat/${org.orgName}/${first.name}/0002/0001/patch.dxf`,
+    )
+    expect(served.status).toBe(200)
+    expect(Buffer.from(await served.arrayBuffer()).equals(Buffer.from(patchBytes))).toBe(true)
+  }, 90_000)
+})
