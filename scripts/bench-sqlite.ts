@@ -17,15 +17,8 @@ import { cpus, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { ApiCallError } from '../cli/api-client'
-import type { TrainingSettings } from '../cli/commands/app-create'
-import { packBuild } from '../cli/commands/build-pack'
-import { uploadBuild } from '../cli/commands/build-upload'
-import { evaluateImage, type ImageEvaluation } from '../cli/commands/eval'
+import { bestSharedNote, type ImageEvaluation } from '../cli/commands/eval'
 import { formatReport, modelOfImage, REPORT_MBITS } from '../cli/commands/eval-report'
-import { fetchImage } from '../cli/commands/image-fetch'
-import type { VerifyReport } from '../cli/commands/image-verify'
-import { describeFailure, type TaskView } from '../cli/commands/task-wait'
-import { uploadTrace } from '../cli/commands/trace-upload'
 import { formatBytes } from '../cli/progress'
 import { buildDpkgWorld, type DpkgWorld } from './bench/dpkg-world'
 import {
@@ -35,15 +28,9 @@ import {
   preloadCauses,
 } from './bench/preload-cause'
 import { copyProgram, programLayout, recordSqliteSessions } from './bench/sqlite-sessions'
-import {
-  DemoStepError,
-  freePort,
-  getTraining,
-  setUpApp,
-  startLocalService,
-  step,
-  waitForApp,
-} from './demo'
+import { targetVerdicts } from './bench/targets'
+import { type TrainingLoopResult, trainAndMeasure } from './bench/training-loop'
+import { DemoStepError, step } from './demo'
 import { timeToPlaySvg } from './plot-svg'
 
 const SQLITE3 = '/usr/bin/sqlite3'
@@ -71,8 +58,8 @@ export interface SqliteBenchResult {
   heldOut: string[]
   nativeDxfName: string
   dxfName: string
-  run: Record<string, unknown> | undefined
-  fetched: { sizeBytes: number; requests: number; blocks: number; verified?: VerifyReport }
+  run: Record<string, unknown>
+  fetched: TrainingLoopResult['fetched']
   report: ImageEvaluation
   causes: PreloadCause[]
   workDir: string
@@ -80,33 +67,6 @@ export interface SqliteBenchResult {
 
 const output = (command: string, args: string[]) =>
   spawnSync(command, args, { encoding: 'utf8' }).stdout?.trim() ?? ''
-
-/** Polls the app's training until a processing run is recorded and none is running. */
-async function waitForRun(client: Parameters<typeof getTraining>[0], appName: string) {
-  const deadline = Date.now() + 10 * 60_000
-  for (;;) {
-    const training = await getTraining(client, appName)
-    const run = training.runs?.[0] as Record<string, unknown> | undefined
-    if (run && training.state !== 'processing') return run
-    if (Date.now() > deadline) throw new Error(`no run finished in 10 minutes: ${training.state}`)
-    await new Promise((done) => setTimeout(done, 1000))
-  }
-}
-
-/**
- * Sends one upload again after a 429: the service takes at most 50 uploads of an app in 5 s,
- * and a launcher waits as told.
- */
-async function uploadPaced<T>(upload: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await upload()
-    } catch (error) {
-      if (!(error instanceof ApiCallError && error.status === 429) || attempt >= 10) throw error
-      await new Promise((done) => setTimeout(done, 5000))
-    }
-  }
-}
 
 /** Runs the benchmark; throws a {@link DemoStepError} naming the step that failed. */
 export async function runSqliteBench(opts: SqliteBenchOptions = {}): Promise<SqliteBenchResult> {
@@ -141,163 +101,55 @@ export async function runSqliteBench(opts: SqliteBenchOptions = {}): Promise<Sql
   )
   const heldOut = sessions.filter((_, i) => heldOutIndex.has(i))
   const uploaded = sessions.filter((_, i) => !heldOutIndex.has(i))
-  // One run over all uploaded traces: thresholds equal to their number.
-  const training: TrainingSettings = {
-    nTracesReliable: uploaded.length,
-    nProcessTracesMin: uploaded.length,
-    minCoverage: 0,
-    maxCoverage: 1,
-    minTraceTimeSec: 0,
-  }
-
-  const tar = join(workDir, 'build.tar')
-  const entries = await step('pack the program folder as the build', log, () =>
-    packBuild({ dir: appDir, out: tar }),
-  )
-  const service = await step('start the service', log, async () =>
-    startLocalService({
-      port: opts.port ?? (await freePort()),
-      stateDir: join(workDir, 'state'),
-      logFile: join(workDir, 'service.log'),
-    }),
-  )
-  log(`bench:   service on ${service.url} (log ${service.logFile})`)
-  try {
-    const { publisher, launcher, appName, orgName } = await step('set up the app', log, () =>
-      setUpApp({ url: service.url, orgName: 'bench', appName: 'sqlite', blockSize, training }),
-    )
-    const build = await step('upload the build and wait for mkraw', log, async () => {
-      const result = await uploadBuild(publisher, { tar, appName, log: false, timeoutMs: 300_000 })
-      if (result.mkraw?.state !== 'succeeded') {
-        throw new Error(describeFailure(result.mkraw as TaskView))
-      }
-      return result
-    })
-    const first = await step('wait for the first (native) image', log, () =>
-      waitForApp(publisher, appName, { timeoutMs: 300_000, log }),
-    )
-    await step(`upload ${uploaded.length} traces with the trace key`, log, async () => {
-      for (const session of uploaded) {
-        const { duplicate } = await uploadPaced(() => uploadTrace(launcher, appName, session.file))
-        if (duplicate) throw new Error(`${session.name} was taken for a duplicate`)
-      }
-    })
-    const run = await step('wait for the service to process the traces', log, () =>
-      waitForRun(publisher, appName),
-    )
-    log(`bench:   run ${run.taskName}: ${run.reason}`)
-    const current = await step('wait for the published image', log, () =>
-      waitForApp(publisher, appName, {
-        changedFrom: run.deployed ? first.dxfName : undefined,
-        timeoutMs: 300_000,
-        log,
-      }),
-    )
-    const fetched = await step('fetch the image from the depot and verify it', log, () =>
-      fetchImage(launcher, orgName, appName, {
-        outDir: join(workDir, 'fetched'),
-        verifyAgainst: tar,
-      }),
-    )
-    const imageUrl = fetched.launch?.image.url as string
-    if (fetched.launch?.dxfName !== current.dxfName || !fetched.verified) {
-      throw new DemoStepError('fetch', `got ${fetched.launch?.dxfName}, app has ${current.dxfName}`)
-    }
-
-    const report = await step('measure the held-out sessions', log, () =>
-      evaluateImage({
-        image: imageUrl,
-        traces: heldOut.map((session) => session.file),
-        train: uploaded.map((session) => session.file),
-        mbits: opts.mbits,
-      }),
-    )
-    const causes = await step('find the reads that set P*', log, async () => {
-      const { header } = fetched
-      const model = modelOfImage(header)
-      const load = (file: string) => loadFirstAccess(file, model)
-      return preloadCauses({
+  const { header, tarBytes, files, ...measured } = await trainAndMeasure({
+    appDir,
+    workDir,
+    appName: 'sqlite',
+    blockSize,
+    uploaded: uploaded.map((session) => session.file),
+    heldOut: heldOut.map((session) => session.file),
+    mbits: opts.mbits,
+    port: opts.port,
+    keep: opts.keep,
+    log,
+  })
+  const causes = await step('find the reads that set P*', log, async () => {
+    const model = modelOfImage(header)
+    const load = (file: string) => loadFirstAccess(file, model)
+    return preloadCauses({
+      model,
+      order: header.order,
+      heldOut: await Promise.all(
+        heldOut.map(async (s) => ({ name: s.name, trace: await load(s.file) })),
+      ),
+      uploaded: await Promise.all(uploaded.map((s) => load(s.file))),
+      mbit: 100,
+      blockNames: databaseBlockNames({
         model,
-        order: header.order,
-        heldOut: await Promise.all(
-          heldOut.map(async (s) => ({ name: s.name, trace: await load(s.file) })),
-        ),
-        uploaded: await Promise.all(uploaded.map((s) => load(s.file))),
-        mbit: 100,
-        blockNames: databaseBlockNames({
-          model,
-          dbPath: programLayout.database,
-          dbFile: join(appDir, programLayout.database),
-          sqlite3: SQLITE3,
-        }),
-      })
+        dbPath: programLayout.database,
+        dbFile: join(appDir, programLayout.database),
+        sqlite3: SQLITE3,
+      }),
     })
-
-    return {
-      date: new Date().toISOString(),
-      machine: {
-        cpus: cpus().length,
-        cpuModel: cpus()[0]?.model ?? 'unknown',
-        free: output('free', ['-h']),
-        node: process.version,
-        sqlite: output(SQLITE3, ['-version']).split(' ')[0],
-      },
-      build: {
-        dir: appDir,
-        tarBytes: build.sizeBytes,
-        files: entries.filter((entry) => entry.type === 'file').length,
-        blockSize,
-        dbBytes,
-      },
-      world: { ...world, packages: world.packages.length },
-      sessions,
-      uploaded: uploaded.map((session) => session.name),
-      heldOut: heldOut.map((session) => session.name),
-      nativeDxfName: first.dxfName as string,
-      dxfName: current.dxfName as string,
-      run,
-      fetched: {
-        sizeBytes: fetched.sizeBytes,
-        requests: fetched.requests,
-        blocks: fetched.blocks,
-        verified: fetched.verified,
-      },
-      report,
-      causes,
-      workDir,
-    }
-  } catch (error) {
-    if (error instanceof DemoStepError) {
-      error.message += `\n--- last lines of ${service.logFile} ---\n${service.tail(25)}`
-    }
-    throw error
-  } finally {
-    await service.stop()
-    if (!opts.keep) await rm(join(workDir, 'state'), { recursive: true, force: true })
+  })
+  return {
+    ...measured,
+    date: new Date().toISOString(),
+    machine: {
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model ?? 'unknown',
+      free: output('free', ['-h']),
+      node: process.version,
+      sqlite: output(SQLITE3, ['-version']).split(' ')[0],
+    },
+    build: { dir: appDir, tarBytes, files, blockSize, dbBytes },
+    world: { ...world, packages: world.packages.length },
+    sessions,
+    uploaded: uploaded.map((session) => session.name),
+    heldOut: heldOut.map((session) => session.name),
+    causes,
+    workDir,
   }
-}
-
-/** Median P* of a row at a bandwidth. */
-function medianBytes(report: ImageEvaluation, row: string, mbit: number): number {
-  const cell = report.rows.find((r) => r.name === row)?.bandwidths.find((c) => c.mbit === mbit)
-  return cell?.median.bytes ?? Number.NaN
-}
-
-/** The issue's targets at 100 Mbit/s, each with its figures. */
-export function targetVerdicts(report: ImageEvaluation): string[] {
-  const [image, ideal, native, fileLevel] = ['image', 'ideal', 'native', 'file-level'].map((row) =>
-    medianBytes(report, row, 100),
-  )
-  const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(2)} MiB`
-  const verdict = (holds: boolean) => (holds ? 'holds' : 'does NOT hold')
-  return [
-    `image within 1.25x of ideal: ${verdict(image <= 1.25 * ideal)} ` +
-      `(${mib(image)} = ${(image / ideal).toFixed(2)}x of ${mib(ideal)})`,
-    `image <= 1/10 of native: ${verdict(image <= native / 10)} ` +
-      `(${mib(image)} against ${mib(native / 10)}; native ${mib(native)})`,
-    `image better than file-level: ${verdict(image < fileLevel)} ` +
-      `(${mib(image)} against ${mib(fileLevel)})`,
-  ]
 }
 
 /** The causes as one line per held-out session. */
@@ -370,7 +222,8 @@ async function main(): Promise<number> {
         `Build: ${result.build.files} files, ${formatBytes(result.build.tarBytes)} tar ` +
         `(database ${formatBytes(result.build.dbBytes)}), blocks of ${formatBytes(result.build.blockSize)}\n` +
         `Held out: ${result.heldOut.join(', ')}; uploaded: ${result.uploaded.length}\n\n` +
-        `${formatReport(report, REPORT_MBITS)}\n\n` +
+        `${formatReport(report, REPORT_MBITS)}\n` +
+        `${bestSharedNote(report.bestShared ?? { exact: true })}\n\n` +
         `What sets the image's P* at 100 Mbit/s:\n${formatCauses(result.causes)}\n\n` +
         `Targets at 100 Mbit/s (median):\n${targetVerdicts(report).join('\n')}\n\n` +
         `bench finished in ${((Date.now() - started) / 1000).toFixed(0)} s\n`,

@@ -23,7 +23,7 @@ import { createApp, type TrainingSettings } from '../cli/commands/app-create'
 import { packBuild } from '../cli/commands/build-pack'
 import { uploadBuild } from '../cli/commands/build-upload'
 import { createDeployment } from '../cli/commands/deployment-create'
-import { evaluateImage, type ImageEvaluation } from '../cli/commands/eval'
+import { bestSharedNote, evaluateImage, type ImageEvaluation } from '../cli/commands/eval'
 import { formatReport, REPORT_MBITS } from '../cli/commands/eval-report'
 import { type FetchedImage, fetchImage } from '../cli/commands/image-fetch'
 import { createOrg } from '../cli/commands/org-create'
@@ -32,6 +32,7 @@ import { recordTrace, writeTrace } from '../cli/commands/trace-record'
 import { uploadTrace } from '../cli/commands/trace-upload'
 import { createUser } from '../cli/commands/user-create'
 import { formatBytes } from '../cli/progress'
+import { targetVerdicts } from './bench/targets'
 
 const root = resolve(import.meta.dirname, '..')
 
@@ -603,6 +604,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
         traces: heldOut.map((session) => session.file),
         train: uploaded.map((session) => session.file),
         mbits: opts.mbits,
+        bestShared: true,
       }),
     )
 
@@ -737,7 +739,9 @@ async function main(): Promise<number> {
         `uploaded: ${result.uploaded.length}\n\n` +
         `Preload and time to play on the held-out sessions (median):\n` +
         `${formatDemoTable(result)}\n\n` +
-        `${formatReport(report, REPORT_MBITS)}\n\n` +
+        `${formatReport(report, REPORT_MBITS)}\n` +
+        `${bestSharedNote(report.bestShared ?? { exact: true })}\n\n` +
+        `Targets at 100 Mbit/s (median):\n${targetVerdicts(report).join('\n')}\n\n` +
         `demo finished in ${((Date.now() - started) / 1000).toFixed(0)} s` +
         (values.keep ? `; traces, tar, image and service state kept in ${result.workDir}\n` : '\n'),
     )

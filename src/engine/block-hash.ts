@@ -86,6 +86,23 @@ export function hashAt(hashes: BlockHashes, index: number): string {
     : (hashes as readonly string[])[index]
 }
 
+/** `hashes` packed, 16 bytes per block: packed hashes as they are, hex strings packed. */
+export function packedHashes(hashes: BlockHashes): Uint8Array {
+  if (!(hashes instanceof Uint8Array)) return packHashes(hashes as readonly string[])
+  if (hashes.length % BLOCK_HASH_BYTES !== 0) {
+    throw new RangeError(`${hashes.length} bytes are not whole block hashes`)
+  }
+  return hashes
+}
+
+/** Whether block `blockA` of packed `a` and block `blockB` of packed `b` have the same hash. */
+export function sameHash(a: Uint8Array, blockA: number, b: Uint8Array, blockB: number): boolean {
+  const atA = blockA * BLOCK_HASH_BYTES
+  const atB = blockB * BLOCK_HASH_BYTES
+  for (let i = 0; i < BLOCK_HASH_BYTES; i++) if (a[atA + i] !== b[atB + i]) return false
+  return true
+}
+
 /** CRC-32 of `bytes` as if the 4 bytes at `fieldOffset` (where the CRC itself is kept) were 0. */
 export function crc32WithoutField(bytes: Uint8Array, fieldOffset: number): number {
   const before = crc32(bytes.subarray(0, fieldOffset))

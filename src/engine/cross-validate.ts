@@ -4,15 +4,25 @@
  * traces are measured on what they learnt. Every trace is held out once, so the report
  * covers all traces. Traces are loaded one at a time.
  *
- * Memory at 1.6 M blocks: block-end tables of 12.8 MB for the candidate, the file-level
- * order and `current` when given, plus what `buildOrder` needs (about 40 MB for the
- * statistics of {@link statsOrderBuilder}).
+ * A fold can be measured on its own ({@link crossValidateFold}) and the folds' P* put
+ * together later ({@link foldsReport}), so a service can spread the work over bounded steps.
+ *
+ * Memory of one fold at 1.6 M blocks: while the order is built, what `buildOrder` needs
+ * (about 50 bytes per block for {@link statsOrderBuilder}: the statistics and the sort);
+ * then block-end tables of 12.8 MB for the candidate, the file-level order and `current`.
  */
 import { addTrace as addToStats, type BlockStats, emptyStats } from './block-stats'
 import { type BuildModel, blockLengths, modelIndex } from './build-model'
-import { PreloadTally, type QualityReport, tallyTrace } from './evaluate'
+import {
+  type PreloadSink,
+  PreloadTally,
+  type QualityReport,
+  REPORT_MBITS,
+  tallyTrace,
+} from './evaluate'
 import { blockEnds } from './image-layout'
 import { FileLevelOrder, type OrderOptions, orderFromStats } from './order'
+import { BYTES_PER_MBIT } from './preload'
 import { forEachTrace, subsetSource, type TraceSource } from './trace-source'
 
 /** Makes an order from training traces. */
@@ -24,6 +34,19 @@ export interface CrossValidateOptions {
   mbits?: readonly number[]
   /** The order of the image now published, reported as row `current`. */
   current?: Uint32Array
+}
+
+/** P* of one fold's held-out traces: what a report is put together from. */
+export interface FoldPreloads {
+  fold: number
+  folds: number
+  /** Indices (in the source) of the held-out traces, ascending. */
+  traces: number[]
+  /** Rows measured, in the order of each trace's figures (`native` first, `ideal` last). */
+  rows: string[]
+  mbits: number[]
+  /** P* in bytes, for each held-out trace, for each row, for each bandwidth. */
+  preload: number[]
 }
 
 /**
@@ -39,6 +62,141 @@ export function statsOrderBuilder(model: BuildModel, opts: OrderOptions): OrderB
   }
 }
 
+/** Folds for `k` asked over `count` traces: at most one per trace; throws below 2. */
+export function foldCount(k: number, count: number): number {
+  const folds = Math.min(Math.floor(k), count)
+  if (!(folds >= 2)) {
+    throw new RangeError(`cross-validation needs 2 folds and 2 traces, got ${k} and ${count}`)
+  }
+  return folds
+}
+
+/** The traces of fold `fold` (held out) and of the other folds (training), by index. */
+export function foldTraces(count: number, folds: number, fold: number) {
+  const held: number[] = []
+  const training: number[] = []
+  for (let i = 0; i < count; i++) (i % folds === fold ? held : training).push(i)
+  return { held, training }
+}
+
+/**
+ * One fold of {@link crossValidate}: `buildOrder` and the file-level reference learn from
+ * the other folds, and the fold's held-out traces are measured on rows `native`,
+ * `file-level`, `image`, `current` (when given) and `ideal`.
+ *
+ * @example await crossValidateFold(model, traces, 5, 0, statsOrderBuilder(model, opts))
+ */
+export async function crossValidateFold(
+  model: BuildModel,
+  traces: TraceSource,
+  folds: number,
+  fold: number,
+  buildOrder: OrderBuilder,
+  opts: CrossValidateOptions = {},
+): Promise<FoldPreloads> {
+  if (foldCount(folds, traces.count) !== folds) {
+    throw new RangeError(`${folds} folds for ${traces.count} traces`)
+  }
+  if (!Number.isInteger(fold) || fold < 0 || fold >= folds) {
+    throw new RangeError(`fold ${fold} is not one of ${folds}`)
+  }
+  const { held, training: trainIndices } = foldTraces(traces.count, folds, fold)
+
+  // The reference learns from every training trace the method loads, and from any it skips.
+  const fileLevel = new FileLevelOrder(model)
+  const fed = new Uint8Array(trainIndices.length)
+  const training = subsetSource(traces, trainIndices)
+  const watched: TraceSource = {
+    count: training.count,
+    load: async (index) => {
+      const trace = await training.load(index)
+      if (!fed[index]) {
+        fed[index] = 1
+        fileLevel.add(trace)
+      }
+      return trace
+    },
+  }
+  // Only the block ends are kept: the order and what it was built from can go.
+  const imageEnds = blockEnds(model, await buildOrder(watched))
+  for (let index = 0; index < fed.length; index++) {
+    if (!fed[index]) fileLevel.add(await training.load(index))
+  }
+  const fileLevelEnds = blockEnds(model, fileLevel.order())
+
+  const names = ['native', 'file-level', 'image']
+  const ends = [fileLevelEnds, imageEnds]
+  if (opts.current) {
+    names.push('current')
+    ends.push(blockEnds(model, opts.current))
+  }
+  const mbits = [...(opts.mbits ?? REPORT_MBITS)]
+  const tally = new FoldTally(mbits)
+  const lengths = blockLengths(model)
+  await forEachTrace(subsetSource(traces, held), (trace) => {
+    tallyTrace(tally, model, lengths, trace, names, ends)
+  })
+  return { fold, folds, traces: held, rows: tally.rows, mbits, preload: tally.preload }
+}
+
+/** Collects one fold's P* in the order `tallyTrace` adds them. */
+class FoldTally implements PreloadSink {
+  readonly rows: string[] = []
+  readonly preload: number[] = []
+  readonly bandwidths: number[]
+
+  constructor(mbits: readonly number[]) {
+    this.bandwidths = mbits.map((mbit) => mbit * BYTES_PER_MBIT)
+  }
+
+  add(name: string, preload: Float64Array): void {
+    if (!this.rows.includes(name)) this.rows.push(name)
+    for (const bytes of preload) this.preload.push(bytes)
+  }
+}
+
+/**
+ * The report of a cross-validation from the P* of each of its folds (in any order). Throws
+ * unless `results` hold every fold exactly once, measured alike: a fold counted twice or
+ * missing would skew the figures.
+ */
+export function foldsReport(imageBytes: number, results: readonly FoldPreloads[]): QualityReport {
+  const first = results[0]
+  if (!first) throw new RangeError('no fold to report')
+  const byFold: FoldPreloads[] = []
+  for (const result of results) {
+    const alike =
+      result.folds === first.folds &&
+      result.rows.join('\n') === first.rows.join('\n') &&
+      result.mbits.join() === first.mbits.join()
+    if (!alike) throw new RangeError(`fold ${result.fold} was measured differently`)
+    const width = result.rows.length * result.mbits.length
+    if (result.preload.length !== result.traces.length * width) {
+      throw new RangeError(`fold ${result.fold} has ${result.preload.length} figures`)
+    }
+    const inRange = Number.isInteger(result.fold) && result.fold >= 0 && result.fold < first.folds
+    if (!inRange) throw new RangeError(`fold ${result.fold} is not one of ${first.folds}`)
+    if (byFold[result.fold]) throw new RangeError(`fold ${result.fold} given twice`)
+    byFold[result.fold] = result
+  }
+  for (let fold = 0; fold < first.folds; fold++) {
+    if (!byFold[fold]) throw new RangeError(`fold ${fold} of ${first.folds} is missing`)
+  }
+
+  const tally = new PreloadTally(imageBytes, first.mbits)
+  const bandwidths = first.mbits.length
+  for (const result of byFold) {
+    let at = 0
+    for (let trace = 0; trace < result.traces.length; trace++) {
+      for (const row of result.rows) {
+        tally.add(row, Float64Array.from(result.preload.slice(at, at + bandwidths)))
+        at += bandwidths
+      }
+    }
+  }
+  return tally.report()
+}
+
 /**
  * Cross-validated quality of `buildOrder` against `native`, `file-level` and `ideal` (and
  * `current`), with `k` folds (at most one per trace). Needs at least two traces.
@@ -50,47 +208,10 @@ export async function crossValidate(
   buildOrder: OrderBuilder,
   opts: CrossValidateOptions = {},
 ): Promise<QualityReport> {
-  const folds = Math.min(Math.floor(k), traces.count)
-  if (folds < 2) throw new RangeError(`cross-validation needs 2 folds and 2 traces, got ${k}`)
-  const tally = new PreloadTally(modelIndex(model).totalBytes, opts.mbits)
-  const lengths = blockLengths(model)
-  const currentEnds = opts.current && blockEnds(model, opts.current)
-
+  const folds = foldCount(k, traces.count)
+  const results: FoldPreloads[] = []
   for (let fold = 0; fold < folds; fold++) {
-    const trainIndices: number[] = []
-    const testIndices: number[] = []
-    for (let i = 0; i < traces.count; i++) (i % folds === fold ? testIndices : trainIndices).push(i)
-
-    // The reference learns from every training trace the method loads, and from any it skips.
-    const fileLevel = new FileLevelOrder(model)
-    const fed = new Uint8Array(trainIndices.length)
-    const training = subsetSource(traces, trainIndices)
-    const watched: TraceSource = {
-      count: training.count,
-      load: async (index) => {
-        const trace = await training.load(index)
-        if (!fed[index]) {
-          fed[index] = 1
-          fileLevel.add(trace)
-        }
-        return trace
-      },
-    }
-    const imageEnds = blockEnds(model, await buildOrder(watched))
-    for (let index = 0; index < fed.length; index++) {
-      if (!fed[index]) fileLevel.add(await training.load(index))
-    }
-    const fileLevelEnds = blockEnds(model, fileLevel.order())
-
-    const names = ['native', 'file-level', 'image']
-    const ends = [fileLevelEnds, imageEnds]
-    if (currentEnds) {
-      names.push('current')
-      ends.push(currentEnds)
-    }
-    await forEachTrace(subsetSource(traces, testIndices), (trace) => {
-      tallyTrace(tally, model, lengths, trace, names, ends)
-    })
+    results.push(await crossValidateFold(model, traces, folds, fold, buildOrder, opts))
   }
-  return tally.report()
+  return foldsReport(modelIndex(model).totalBytes, results)
 }

@@ -47,8 +47,16 @@ export function quantile(values: ArrayLike<number>, q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]
 }
 
+/** Where `tallyTrace` puts one trace's P* of each row. */
+export interface PreloadSink {
+  /** Bandwidths in bytes/s, in the order `add` expects. */
+  readonly bandwidths: readonly number[]
+  /** Records one trace's P* (bytes, one per bandwidth) for row `name`. */
+  add(name: string, preload: Float64Array): void
+}
+
 /** Collects P* per trace, per row and bandwidth, and summarises them. */
-export class PreloadTally {
+export class PreloadTally implements PreloadSink {
   private readonly samples = new Map<string, number[][]>()
 
   constructor(
@@ -142,7 +150,7 @@ function rank(name: string): number {
  * without `native`) and its ideal.
  */
 export function tallyTrace(
-  tally: PreloadTally,
+  tally: PreloadSink,
   model: BuildModel,
   lengths: Uint32Array,
   trace: FirstAccess,

@@ -3,16 +3,22 @@
  * blocks of B whose content A lacks, plus B's image header, and assembles B's image from both.
  * Byte layout in docs/image-format.md.
  */
-import { type BlockHashes, crc32WithoutField, hashAt, hashCount } from './block-hash'
+import {
+  BLOCK_HASH_BYTES,
+  type BlockHashes,
+  crc32WithoutField,
+  packedHashes,
+  sameHash,
+} from './block-hash'
 import {
   IMAGE_FIXED_HEADER_BYTES,
   type ImageFile,
-  imageBlockHash,
   imageHeaderLength,
   type ParsedImageHeader,
   parseImageHeader,
 } from './dxf'
 import { type ByteReader, imageLayout, verifyBlock } from './dxf-stream'
+import { BlockHashIndex, indexHashes } from './hash-index'
 
 /** First 8 bytes of every patch. */
 export const PATCH_MAGIC = new Uint8Array([0x52, 0x4b, 0x50, 0x41, 0x54, 0x00, 0x0d, 0x0a])
@@ -46,29 +52,53 @@ export interface PatchPlan {
 
 /**
  * Plans a patch from A to B by block hash. `orderB` (B's block map) sets the order of the new
- * blocks; without it they follow block index order.
+ * blocks; without it they follow block index order. Hex hashes are packed first; packed ones
+ * are used as they are. Memory past the hashes: an index of A (6 bytes per block), B's blocks
+ * that A lacks (4 bytes each) and an index of those.
  */
 export function planPatch(
   hashesA: BlockHashes,
   hashesB: BlockHashes,
   orderB?: Uint32Array,
 ): PatchPlan {
-  const known = new Set<string>()
-  for (let block = 0; block < hashCount(hashesA); block++) known.add(hashAt(hashesA, block))
+  const a = packedHashes(hashesA)
+  const b = packedHashes(hashesB)
+  const count = b.length / BLOCK_HASH_BYTES
+  if (orderB && orderB.length !== count) {
+    throw new RangeError(`an order of ${orderB.length} slots for ${count} blocks`)
+  }
   const plan: PatchPlan = { newBlocks: [], reusedBlocks: 0, repeatedBlocks: 0 }
-  const carried = new Set<string>()
-  const count = hashCount(hashesB)
-  for (let slot = 0; slot < count; slot++) {
-    const block = orderB ? orderB[slot] : slot
-    const hash = hashAt(hashesB, block)
-    if (known.has(hash)) plan.reusedBlocks++
-    else if (carried.has(hash)) plan.repeatedBlocks++
-    else {
-      carried.add(hash)
-      plan.newBlocks.push(block)
-    }
+  const lacking = blocksLacking(indexHashes(a), b, count, orderB)
+  plan.reusedBlocks = count - lacking.length
+  const carried = new BlockHashIndex(b, lacking.length)
+  for (const block of lacking) {
+    if (carried.add(block) === -1) plan.newBlocks.push(block)
+    else plan.repeatedBlocks++
   }
   return plan
+}
+
+/** B's blocks whose hash `known` (A's index) lacks, in slot order. */
+function blocksLacking(
+  known: BlockHashIndex,
+  b: Uint8Array,
+  count: number,
+  orderB: Uint32Array | undefined,
+): Uint32Array {
+  let lacking = new Uint32Array(Math.min(count, 1024))
+  let length = 0
+  for (let slot = 0; slot < count; slot++) {
+    const block = orderB ? orderB[slot] : slot
+    if (!(block < count)) throw new RangeError(`no block ${block} in B`)
+    if (known.find(b, block * BLOCK_HASH_BYTES) !== -1) continue
+    if (length === lacking.length) {
+      const grown = new Uint32Array(Math.min(count, lacking.length * 2))
+      grown.set(lacking)
+      lacking = grown
+    }
+    lacking[length++] = block
+  }
+  return lacking.subarray(0, length)
 }
 
 /** What {@link encodePatchHeader} needs: A's identity, B's image header, the blocks to carry. */
@@ -232,28 +262,25 @@ export async function* applyPatch(readA: ByteReader, readPatch: ByteReader) {
   }
   const b = patch.image
   const layoutA = imageLayout(a)
-  const inA = new Map<string, number>()
-  for (let block = 0; block < a.blockCount; block++) {
-    const hash = imageBlockHash(a, block)
-    if (!inA.has(hash)) inA.set(hash, layoutA.slotOfBlock(block))
-  }
-  const inPatch = new Map<string, number>()
+  const inA = indexHashes(a.hashes)
+  const inPatch = new BlockHashIndex(b.hashes, patch.newBlocks.length)
+  const patchOffset = new Map<number, number>()
   let at = patch.headerLength
   for (const block of patch.newBlocks) {
-    inPatch.set(imageBlockHash(b, block), at)
+    if (inPatch.add(block) === -1) patchOffset.set(block, at)
     at += b.blockLengths[block]
   }
 
   yield patch.imageHeaderBytes
   for (const block of b.order) {
-    const hash = imageBlockHash(b, block)
     const length = b.blockLengths[block]
-    const patchOffset = inPatch.get(hash)
-    const slotA = inA.get(hash)
+    const carrier = inPatch.find(b.hashes, block * BLOCK_HASH_BYTES)
+    const blockA = carrier === -1 ? inA.find(b.hashes, block * BLOCK_HASH_BYTES) : -1
     let bytes: Uint8Array
-    if (patchOffset !== undefined) bytes = await readPatch(patchOffset, length)
-    else if (slotA !== undefined) bytes = await readA(layoutA.slotOffset(slotA), length)
-    else throw new PatchError('missingBlock', `block ${block} of B is in neither A nor the patch`)
+    if (carrier !== -1) bytes = await readPatch(patchOffset.get(carrier) as number, length)
+    else if (blockA !== -1) {
+      bytes = await readA(layoutA.slotOffset(layoutA.slotOfBlock(blockA)), length)
+    } else throw new PatchError('missingBlock', `block ${block} of B is in neither A nor the patch`)
     await verifyBlock(b, block, bytes)
     yield bytes
   }
@@ -269,6 +296,8 @@ export function changedFilesBytes(
   hashesA: BlockHashes,
   hashesB: BlockHashes,
 ): number {
+  const a = packedHashes(hashesA)
+  const b = packedHashes(hashesB)
   const byPath = new Map(filesA.filter((f) => f.kind === 'file').map((f) => [f.path, f]))
   let changed = 0
   for (const file of filesB) {
@@ -276,7 +305,7 @@ export function changedFilesBytes(
     const old = byPath.get(file.path)
     let same = old !== undefined && old.size === file.size
     for (let k = 0; same && old && k < file.blockCount; k++) {
-      same = hashAt(hashesA, old.firstBlock + k) === hashAt(hashesB, file.firstBlock + k)
+      same = sameHash(a, old.firstBlock + k, b, file.firstBlock + k)
     }
     if (!same) changed += file.size
   }

@@ -4,91 +4,184 @@
  * and offset; failing that, of the block at the same path and offset (its content changed,
  * but the game most likely reads it the same way). So a new build's first image is ordered.
  */
+import { BLOCK_HASH_BYTES, type BlockHashes, packedHashes } from './block-hash'
 import { type BlockStats, emptyStats, NEVER } from './block-stats'
 import type { BuildModel } from './build-model'
 import { modelIndex } from './build-model'
+import { type BlockHashIndex, indexHashes } from './hash-index'
 import { regionLayout } from './regions'
 import { TIME_BINS } from './time-bins'
 
-/** Block hashes by block index: hex strings, or packed bytes of equal length per block. */
-export type BlockHashList = readonly string[] | Uint8Array
+/** Block hashes by block index: hex strings, or packed 16 bytes per block. */
+export type BlockHashList = BlockHashes
 
-/** Packs hashes to bytes; returns the bytes and the length of one hash. */
-function packed(hashes: BlockHashList, blockCount: number): { bytes: Uint8Array; size: number } {
-  if (hashes instanceof Uint8Array) {
-    const size = blockCount === 0 ? 16 : hashes.length / blockCount
-    if (!Number.isInteger(size) || size < 4) {
-      throw new RangeError(`${hashes.length} hash bytes for ${blockCount} blocks`)
-    }
-    return { bytes: hashes, size }
-  }
-  if (hashes.length !== blockCount) {
-    throw new RangeError(`${hashes.length} hashes for ${blockCount} blocks`)
-  }
-  const size = blockCount === 0 ? 16 : hashes[0].length / 2
-  const bytes = new Uint8Array(blockCount * size)
-  hashes.forEach((hex, block) => {
-    if (hex.length !== size * 2) throw new RangeError(`hash of block ${block} has another length`)
-    for (let i = 0; i < size; i++) {
-      bytes[block * size + i] = Number.parseInt(hex.slice(2 * i, 2 * i + 2), 16)
-    }
-  })
-  return { bytes, size }
-}
-
-/** Open-addressing table from hash to the first old block with it; SHA-256 bytes are uniform. */
-class HashIndex {
-  private readonly slots: Int32Array
-  private readonly mask: number
-
-  constructor(
-    private readonly bytes: Uint8Array,
-    private readonly size: number,
-    blockCount: number,
-  ) {
-    let capacity = 16
-    while (capacity < blockCount * 2) capacity *= 2
-    this.slots = new Int32Array(capacity).fill(-1)
-    this.mask = capacity - 1
-    for (let block = 0; block < blockCount; block++) this.insert(block)
-  }
-
-  /** The first old block whose hash equals `other` at `at`, or -1. */
-  find(other: Uint8Array, at: number): number {
-    for (let slot = this.start(other, at); ; slot = (slot + 1) & this.mask) {
-      const block = this.slots[slot]
-      if (block === -1 || this.equal(block, other, at)) return block
-    }
-  }
-
-  private insert(block: number): void {
-    for (let slot = this.start(this.bytes, block * this.size); ; slot = (slot + 1) & this.mask) {
-      const held = this.slots[slot]
-      if (held === -1) {
-        this.slots[slot] = block
-        return
-      }
-      if (this.equal(held, this.bytes, block * this.size)) return
-    }
-  }
-
-  private start(bytes: Uint8Array, at: number): number {
-    return (
-      (bytes[at] | (bytes[at + 1] << 8) | (bytes[at + 2] << 16) | (bytes[at + 3] << 24)) & this.mask
+function packedFor(hashes: BlockHashList, blockCount: number, build: string): Uint8Array {
+  const bytes = packedHashes(hashes)
+  if (bytes.length !== blockCount * BLOCK_HASH_BYTES) {
+    throw new RangeError(
+      `${bytes.length / BLOCK_HASH_BYTES} hashes for ${blockCount} blocks of ${build}`,
     )
   }
+  return bytes
+}
 
-  private equal(block: number, other: Uint8Array, at: number): boolean {
-    const from = block * this.size
-    for (let i = 0; i < this.size; i++) if (this.bytes[from + i] !== other[at + i]) return false
-    return true
+/**
+ * Finds, for each block of `newModel`, the block of `oldModel` whose statistics it inherits
+ * (see the module comment), or -1. The new build's hashes arrive in block order, in chunks of
+ * any size, so a Worker can stream them from storage: memory is the old hashes (16 bytes per
+ * old block), their index (6) and the sources (4 per new block).
+ *
+ * @example
+ * const matcher = new InheritanceMatcher(modelA, hashesA, modelB)
+ * for (const chunk of chunksOfHashesB) matcher.push(chunk)
+ * const sources = matcher.finish()
+ */
+export class InheritanceMatcher {
+  private readonly oldHashes: Uint8Array
+  private readonly index: BlockHashIndex
+  private readonly sources: Int32Array
+  /** Per new file: the old file at the same path (first block, block count), or -1. */
+  private readonly oldFirst: Int32Array
+  private readonly oldCount: Uint32Array
+  private readonly fileOfBlock: Uint32Array
+  private readonly pending = new Uint8Array(BLOCK_HASH_BYTES)
+  private pendingBytes = 0
+  private next = 0
+
+  constructor(
+    oldModel: BuildModel,
+    oldHashes: BlockHashList,
+    private readonly newModel: BuildModel,
+  ) {
+    this.oldHashes = packedFor(oldHashes, oldModel.blockCount, 'the old build')
+    this.index = indexHashes(this.oldHashes)
+    this.sources = new Int32Array(newModel.blockCount).fill(-1)
+    this.fileOfBlock = modelIndex(newModel).fileOfBlock
+    const oldFiles = modelIndex(oldModel).fileByPath
+    this.oldFirst = new Int32Array(newModel.files.length).fill(-1)
+    this.oldCount = new Uint32Array(newModel.files.length)
+    newModel.files.forEach((file, i) => {
+      const old = oldFiles.get(file.path)
+      if (old === undefined) return
+      this.oldFirst[i] = oldModel.files[old].firstBlock
+      this.oldCount[i] = oldModel.files[old].blockCount
+    })
   }
+
+  /** Takes the next bytes of the new build's packed hashes; a hash may span two chunks. */
+  push(bytes: Uint8Array): void {
+    let at = 0
+    if (this.pendingBytes > 0) {
+      const take = Math.min(bytes.length, BLOCK_HASH_BYTES - this.pendingBytes)
+      this.pending.set(bytes.subarray(0, take), this.pendingBytes)
+      this.pendingBytes += take
+      at = take
+      if (this.pendingBytes < BLOCK_HASH_BYTES) return
+      this.match(this.pending, 0)
+      this.pendingBytes = 0
+    }
+    for (; at + BLOCK_HASH_BYTES <= bytes.length; at += BLOCK_HASH_BYTES) this.match(bytes, at)
+    this.pending.set(bytes.subarray(at), 0)
+    this.pendingBytes = bytes.length - at
+  }
+
+  /** The old block each new block inherits from, or -1; throws unless every hash arrived. */
+  finish(): Int32Array {
+    if (this.next !== this.newModel.blockCount || this.pendingBytes !== 0) {
+      const got = this.next * BLOCK_HASH_BYTES + this.pendingBytes
+      throw new RangeError(
+        `${got} hash bytes for ${this.newModel.blockCount} blocks of the new build`,
+      )
+    }
+    return this.sources
+  }
+
+  private match(bytes: Uint8Array, at: number): void {
+    const block = this.next++
+    if (block >= this.newModel.blockCount) {
+      throw new RangeError(
+        `more hashes than the ${this.newModel.blockCount} blocks of the new build`,
+      )
+    }
+    const file = this.fileOfBlock[block]
+    const offset = block - this.newModel.files[file].firstBlock
+    const samePlace = offset < this.oldCount[file] ? this.oldFirst[file] + offset : -1
+    if (samePlace !== -1 && equalAt(this.oldHashes, samePlace * BLOCK_HASH_BYTES, bytes, at)) {
+      this.sources[block] = samePlace
+      return
+    }
+    const source = this.index.find(bytes, at)
+    this.sources[block] = source !== -1 ? source : samePlace
+  }
+}
+
+function equalAt(a: Uint8Array, atA: number, b: Uint8Array, atB: number): boolean {
+  for (let i = 0; i < BLOCK_HASH_BYTES; i++) if (a[atA + i] !== b[atB + i]) return false
+  return true
+}
+
+/**
+ * For each block of `newModel`, the block of `oldModel` whose statistics it inherits, or -1:
+ * {@link InheritanceMatcher} with all new hashes at once.
+ *
+ * @example const sources = inheritanceSources(modelA, hashesA, modelB, hashesB)
+ */
+export function inheritanceSources(
+  oldModel: BuildModel,
+  oldHashes: BlockHashList,
+  newModel: BuildModel,
+  newHashes: BlockHashList,
+): Int32Array {
+  const matcher = new InheritanceMatcher(oldModel, oldHashes, newModel)
+  matcher.push(packedFor(newHashes, newModel.blockCount, 'the new build'))
+  return matcher.finish()
+}
+
+/**
+ * Statistics for `newModel` taken from `oldStats` of `oldModel` by `sources` (from
+ * {@link inheritanceSources}). Trace counts and trace time carry over; blocks without a source
+ * start empty; a region takes the region statistics of the old region of its first block
+ * with a source.
+ */
+export function inheritStatsFrom(
+  oldModel: BuildModel,
+  oldStats: BlockStats,
+  newModel: BuildModel,
+  sources: Int32Array,
+): BlockStats {
+  if (oldStats.blockCount !== oldModel.blockCount) {
+    throw new RangeError('old statistics were made for another build')
+  }
+  if (sources.length !== newModel.blockCount) {
+    throw new RangeError(`${sources.length} sources for ${newModel.blockCount} blocks`)
+  }
+  const oldRegions = regionLayout(oldModel).regionOfBlock
+  const newRegions = regionLayout(newModel).regionOfBlock
+  const stats = emptyStats(newModel)
+  stats.nTraces = oldStats.nTraces
+  stats.traceTimeMs = oldStats.traceTimeMs
+  const regionSource = new Int32Array(stats.regionCount).fill(-1)
+  for (let block = 0; block < sources.length; block++) {
+    const from = sources[block]
+    if (from === -1) continue
+    if (!(from < oldStats.blockCount)) throw new RangeError(`no block ${from} in the old build`)
+    copyBlock(oldStats, from, stats, block)
+    const region = newRegions[block]
+    if (regionSource[region] === -1) regionSource[region] = oldRegions[from]
+  }
+  regionSource.forEach((oldRegion, region) => {
+    if (oldRegion === -1) return
+    const from = oldRegion * TIME_BINS
+    stats.regionRare.set(oldStats.regionRare.subarray(from, from + TIME_BINS), region * TIME_BINS)
+  })
+  return stats
 }
 
 /**
  * Statistics for `newModel`, inherited from `oldStats` of `oldModel` block by block (see the
- * module comment). Trace counts and trace time carry over; blocks that match nothing start
- * empty.
+ * module comment): {@link inheritanceSources}, then {@link inheritStatsFrom}. A Worker that
+ * loads hashes and statistics from storage calls the two in turn instead, so both builds'
+ * hashes are gone before the statistics arrive.
  *
  * @example const stats = inheritStats(modelA, hashesA, statsA, modelB, hashesB)
  */
@@ -102,47 +195,8 @@ export function inheritStats(
   if (oldStats.blockCount !== oldModel.blockCount) {
     throw new RangeError('old statistics were made for another build')
   }
-  const oldPacked = packed(oldHashes, oldModel.blockCount)
-  const newPacked = packed(newHashes, newModel.blockCount)
-  if (oldPacked.size !== newPacked.size) throw new RangeError('hashes of different lengths')
-  const index = new HashIndex(oldPacked.bytes, oldPacked.size, oldModel.blockCount)
-  const oldFiles = modelIndex(oldModel).fileByPath
-  const oldRegions = regionLayout(oldModel).regionOfBlock
-  const newRegions = regionLayout(newModel).regionOfBlock
-
-  const stats = emptyStats(newModel)
-  stats.nTraces = oldStats.nTraces
-  stats.traceTimeMs = oldStats.traceTimeMs
-  const regionSource = new Int32Array(stats.regionCount).fill(-1)
-  const size = newPacked.size
-
-  for (const file of newModel.files) {
-    const oldIndex = oldFiles.get(file.path)
-    const oldFile = oldIndex === undefined ? undefined : oldModel.files[oldIndex]
-    for (let i = 0; i < file.blockCount; i++) {
-      const block = file.firstBlock + i
-      const samePlace = oldFile && i < oldFile.blockCount ? oldFile.firstBlock + i : -1
-      const sameContent =
-        samePlace !== -1 && sameHash(oldPacked.bytes, samePlace, newPacked.bytes, block, size)
-      const source = sameContent ? samePlace : index.find(newPacked.bytes, block * size)
-      const from = source !== -1 ? source : samePlace
-      if (from === -1) continue
-      copyBlock(oldStats, from, stats, block)
-      const region = newRegions[block]
-      if (regionSource[region] === -1) regionSource[region] = oldRegions[from]
-    }
-  }
-  regionSource.forEach((oldRegion, region) => {
-    if (oldRegion === -1) return
-    const from = oldRegion * TIME_BINS
-    stats.regionRare.set(oldStats.regionRare.subarray(from, from + TIME_BINS), region * TIME_BINS)
-  })
-  return stats
-}
-
-function sameHash(a: Uint8Array, blockA: number, b: Uint8Array, blockB: number, size: number) {
-  for (let i = 0; i < size; i++) if (a[blockA * size + i] !== b[blockB * size + i]) return false
-  return true
+  const sources = inheritanceSources(oldModel, oldHashes, newModel, newHashes)
+  return inheritStatsFrom(oldModel, oldStats, newModel, sources)
 }
 
 function copyBlock(from: BlockStats, oldBlock: number, to: BlockStats, newBlock: number): void {

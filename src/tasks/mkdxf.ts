@@ -22,7 +22,7 @@ import {
   writeProgress,
 } from '../domain/builds/mkraw/write-composition'
 import type { RunDecision } from '../domain/training/mkdxf/decide'
-import { evaluateRun } from '../domain/training/mkdxf/evaluate'
+import { type EvaluationCursor, evaluateStep } from '../domain/training/mkdxf/evaluate'
 import { prepareImage } from '../domain/training/mkdxf/image-write'
 import { runPatchTarget } from '../domain/training/mkdxf/patches'
 import { planRun, type RunPlan } from '../domain/training/mkdxf/plan'
@@ -39,7 +39,7 @@ export const MKDXF_STEP_BYTES = 64 * MiB
 type Won = { plan: RunPlan; decision: RunDecision; profile: LoadProfile }
 
 type MkdxfCursor =
-  | { stage: 'evaluate'; plan: RunPlan }
+  | { stage: 'evaluate'; plan: RunPlan; evaluation?: EvaluationCursor }
   | ({ stage: 'prepare' } & Won)
   | ({ stage: 'write'; write: CompositionWrite } & Won)
   | ({ stage: 'publish'; image: Composition } & Won)
@@ -108,7 +108,11 @@ async function step(ctx: StepContext): Promise<StepOutcome> {
   switch (cursor.stage) {
     case 'evaluate': {
       const { plan } = cursor
-      const evaluation = await evaluateRun(job, plan)
+      const evaluation = await evaluateStep(job, plan, cursor.evaluation)
+      if (evaluation.kind === 'continue') {
+        const progress = 0.1 + 0.2 * evaluation.done
+        return next({ stage: 'evaluate', plan, evaluation: evaluation.evaluation }, progress)
+      }
       const figures = { nTraces: plan.nTraces, coverage: plan.coverage }
       if (evaluation.kind === 'skipped') {
         return end(job, { ...figures, deployed: false, reason: evaluation.reason })

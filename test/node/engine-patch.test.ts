@@ -1,6 +1,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { hashToHex, packHashes } from '../../src/engine/block-hash'
 import { encodeImageHeader, parseImageHeader } from '../../src/engine/dxf'
 import { writeImage } from '../../src/engine/dxf-stream'
 import {
@@ -11,6 +12,7 @@ import {
   planPatch,
   writePatch,
 } from '../../src/engine/patch'
+import { seededRng } from './engine-fixtures'
 import {
   collect,
   readTree,
@@ -191,5 +193,66 @@ describe('patches between builds', () => {
     const rebuilt = await collect(applyPatch(reader(a.image), reader(patch)))
     expect(Buffer.from(rebuilt).equals(Buffer.from(reordered.image))).toBe(true)
     expect(parsePatchHeader(patch).dataLength).toBe(0)
+  })
+})
+
+/** The plan by its definition: hex strings in sets, B's blocks in slot order. */
+function referencePlan(a: string[], b: string[], order: Uint32Array) {
+  const inA = new Set(a)
+  const carried = new Set<string>()
+  const plan = { newBlocks: [] as number[], reusedBlocks: 0, repeatedBlocks: 0 }
+  for (const block of order) {
+    if (inA.has(b[block])) plan.reusedBlocks++
+    else if (carried.has(b[block])) plan.repeatedBlocks++
+    else {
+      carried.add(b[block])
+      plan.newBlocks.push(block)
+    }
+  }
+  return plan
+}
+
+describe('planPatch on packed hashes', () => {
+  it('plans what the definition says on random builds', () => {
+    for (let seed = 1; seed <= 60; seed++) {
+      const rng = seededRng(seed)
+      // Few distinct contents, so repeats within B and between A and B are common.
+      const contents = 1 + Math.floor(rng() * 300)
+      const content = () =>
+        Math.floor(rng() * contents)
+          .toString(16)
+          .padStart(32, '0')
+      const a = Array.from({ length: Math.floor(rng() * 400) }, content)
+      const b = Array.from({ length: Math.floor(rng() * 400) }, content)
+      const order = shuffled(b.length, seed)
+      const expected = referencePlan(a, b, order)
+      const plan = planPatch(packHashes(a), packHashes(b), order)
+      expect(plan, `seed ${seed}`).toEqual(expected)
+      expect(planPatch(a, b, order), `seed ${seed}, hex`).toEqual(expected)
+      const native = Uint32Array.from({ length: b.length }, (_, i) => i)
+      expect(planPatch(packHashes(a), packHashes(b))).toEqual(referencePlan(a, b, native))
+    }
+  })
+
+  it('carries everything from an empty build and nothing to an empty one', () => {
+    const b = packHashes(['1'.repeat(32), '2'.repeat(32), '1'.repeat(32)])
+    expect(planPatch(new Uint8Array(0), b)).toEqual({
+      newBlocks: [0, 1],
+      reusedBlocks: 0,
+      repeatedBlocks: 1,
+    })
+    expect(planPatch(b, new Uint8Array(0))).toEqual({
+      newBlocks: [],
+      reusedBlocks: 0,
+      repeatedBlocks: 0,
+    })
+    expect(hashToHex(b, 32)).toBe('1'.repeat(32))
+  })
+
+  it('refuses an order that does not fit B', () => {
+    const b = packHashes(['1'.repeat(32), '2'.repeat(32)])
+    expect(() => planPatch(b, b, Uint32Array.from([0]))).toThrow(RangeError)
+    expect(() => planPatch(b, b, Uint32Array.from([0, 2]))).toThrow(RangeError)
+    expect(() => planPatch(b, new Uint8Array(17))).toThrow(RangeError)
   })
 })

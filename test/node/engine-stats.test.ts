@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { packHashes } from '../../src/engine/block-hash'
 import {
   addTrace,
   coverage,
@@ -8,7 +9,12 @@ import {
   NEVER,
 } from '../../src/engine/block-stats'
 import { type BuildModel, buildModel } from '../../src/engine/build-model'
-import { inheritStats } from '../../src/engine/stats-inherit'
+import {
+  InheritanceMatcher,
+  inheritanceSources,
+  inheritStats,
+  inheritStatsFrom,
+} from '../../src/engine/stats-inherit'
 import { serialiseTrace } from '../../src/engine/trace-codec'
 import { parseTrace } from '../../src/engine/trace-parse'
 import type { FirstAccess, TraceRead } from '../../src/engine/trace-types'
@@ -173,5 +179,68 @@ describe('block statistics', () => {
     )
     expect(unmatched.count[0]).toBe(0)
     expect(unmatched.earliestMs[0]).toBe(NEVER)
+  })
+})
+
+describe('inheritance in two phases', () => {
+  it('matches the same blocks whatever the chunks the new hashes arrive in', () => {
+    for (let seed = 1; seed <= 30; seed++) {
+      const rng = seededRng(seed)
+      const oldModel = randomModel(rng)
+      // The new build: the old files, some renamed, plus a new one.
+      const files = oldModel.files.map((file, i) => [
+        i % 3 === 0 ? `moved/${file.path}` : file.path,
+        file.size,
+      ]) as Array<[string, number]>
+      files.push(['extra.bin', randomInt(rng, 0, 5000)])
+      const newModel = buildModel(oldModel.blockSize, filesFor(oldModel.blockSize, files))
+      const content = () => randomInt(rng, 0, 40).toString(16).padStart(32, '0')
+      const oldHashes = packHashes(Array.from({ length: oldModel.blockCount }, content))
+      const newHashes = packHashes(Array.from({ length: newModel.blockCount }, content))
+      const sources = inheritanceSources(oldModel, oldHashes, newModel, newHashes)
+
+      const matcher = new InheritanceMatcher(oldModel, oldHashes, newModel)
+      for (let at = 0; at < newHashes.length; ) {
+        const length = randomInt(rng, 0, 40)
+        matcher.push(newHashes.slice(at, at + length))
+        at += length
+      }
+      expect(matcher.finish(), `seed ${seed}`).toEqual(sources)
+
+      // Each source has the same content, or else the same path and offset.
+      sources.forEach((from, block) => {
+        if (from === -1) return
+        const same = oldHashes
+          .subarray(from * 16, from * 16 + 16)
+          .every((byte, i) => byte === newHashes[block * 16 + i])
+        const file = newModel.files.find((f) => block < f.firstBlock + f.blockCount)!
+        const old = oldModel.files.find((f) => f.path === file.path)
+        const samePlace = old !== undefined && old.firstBlock + block - file.firstBlock === from
+        expect(same || samePlace, `seed ${seed}, block ${block}`).toBe(true)
+      })
+
+      const stats = emptyStats(oldModel)
+      addTrace(
+        stats,
+        oldModel,
+        trace([[0, 5]].filter(() => oldModel.blockCount > 0) as Array<[number, number]>),
+        10,
+      )
+      expect(inheritStatsFrom(oldModel, stats, newModel, sources)).toEqual(
+        inheritStats(oldModel, oldHashes, stats, newModel, newHashes),
+      )
+    }
+  })
+
+  it('refuses hashes that do not cover the new build', () => {
+    const model = buildModel(KIB, filesFor(KIB, [['a', 2 * KIB]]))
+    const hashes = packHashes(['1'.repeat(32), '2'.repeat(32)])
+    const matcher = new InheritanceMatcher(model, hashes, model)
+    matcher.push(hashes.subarray(0, 20))
+    expect(() => matcher.finish()).toThrow(RangeError)
+    matcher.push(hashes.subarray(20))
+    expect([...matcher.finish()]).toEqual([0, 1])
+    expect(() => matcher.push(hashes.subarray(0, 16))).toThrow(RangeError)
+    expect(() => inheritanceSources(model, hashes, model, hashes.subarray(16))).toThrow(RangeError)
   })
 })

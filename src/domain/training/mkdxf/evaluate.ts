@@ -1,25 +1,56 @@
 /**
- * Second step of a run: measure the candidate against the image now published by k-fold
- * cross-validation on the newest traces of the build, streamed one at a time, and decide. When
- * the candidate wins, its load profile is measured on the same traces. Memory: the model (8
- * bytes per block), both orders (4 each), the per-fold statistics (24) and block-end tables
- * (8 each for the fold's order, the file-level reference and the current image), plus at most
- * 16 MiB of stored traces: about 70 bytes per block.
+ * Second step of a run, spread over bounded queue steps: the candidate is measured against
+ * the image now published by k-fold cross-validation on the newest traces of the build, then
+ * the run decides.
+ * - start: a candidate equal to the current order is "not better" at once. Otherwise the
+ *   traces are listed in a scratch object named by its content, so every later step measures
+ *   the same traces whatever arrives meanwhile; the cursor keeps only that name, the counts
+ *   and the current image's name.
+ * - one step per fold: the other folds' statistics, the order built from them, and the P* of
+ *   the fold's held-out traces on each row, kept in a scratch object of that fold.
+ * - decide: the folds' P* make the report the run decides on; when the candidate wins, its
+ *   load profile is measured on the same traces.
+ * A step run twice writes the same objects again and the report takes each fold once, so a
+ * redelivered message counts nothing twice. Memory at 1.6 M blocks, measured by
+ * scripts/bench/engine-memory-mkdxf.ts (docs/training.md, section 9): a fold step 87 to 119
+ * MB in use, most of it while the fold's order is sorted; the decide step about 29 MB.
  */
-import { crossValidate, statsOrderBuilder } from '../../../engine/cross-validate'
+
+import { modelIndex } from '../../../engine/build-model'
+import {
+  crossValidateFold,
+  type FoldPreloads,
+  foldsReport,
+  statsOrderBuilder,
+} from '../../../engine/cross-validate'
 import { type LoadProfile, loadProfile } from '../../../engine/profile'
 import { decodeBlockList } from '../../builds/mkraw/block-geometry'
 import { loadBuildModel, loadImageOrder } from '../build-store'
 import { decide, type RunDecision } from './decide'
 import type { RunPlan } from './plan'
 import type { RunJob } from './run-job'
-import { runTraces } from './trace-sample'
+import { newestTraceKeys, storedTraces } from './trace-sample'
 
 /** Folds of the cross-validation (fewer when there are fewer traces). */
 export const FOLDS = 5
 
-export type RunEvaluation =
-  | { kind: 'measured'; decision: RunDecision; profile?: LoadProfile; tracesRead: number }
+/** Where an evaluation stands; kept in the task's cursor, so small (no per-trace data). */
+export interface EvaluationCursor {
+  /** Content id of the scratch list of the traces measured. */
+  sample: string
+  traces: number
+  folds: number
+  /** The published image measured against (row `current`). */
+  current: string
+  /** The next fold to measure; `folds` once every fold is measured: then the run decides. */
+  fold: number
+}
+
+/** What one evaluation step leads to. */
+export type EvaluationStep =
+  /** More to do; `done` is the share of the evaluation's steps done (0 to 1). */
+  | { kind: 'continue'; evaluation: EvaluationCursor; done: number }
+  | { kind: 'measured'; decision: RunDecision; profile?: LoadProfile }
   | { kind: 'skipped'; reason: string }
 
 function sameOrder(a: Uint32Array, b: Uint32Array): boolean {
@@ -28,41 +59,112 @@ function sameOrder(a: Uint32Array, b: Uint32Array): boolean {
   return true
 }
 
-/** Cross-validates the plan's method against the current image and decides. */
-export async function evaluateRun(job: RunJob, plan: RunPlan): Promise<RunEvaluation> {
+function modelOf(job: RunJob) {
   const owner = { orgId: job.orgId, appId: job.app.id, buildId: job.buildId }
-  const model = await loadBuildModel(job.env, { ...owner, blockSize: job.build.blockSize })
-  const { order: current } = await loadImageOrder(
-    job.env,
-    job.orgId,
-    job.app.id,
-    job.app.dxfName as string,
-  )
+  return loadBuildModel(job.env, { ...owner, blockSize: job.build.blockSize })
+}
+
+async function candidateOrder(job: RunJob): Promise<Uint32Array> {
   const object = await job.env.BUCKET.get(job.scratch.candidate)
   if (!object) throw new Error('the candidate order of this run is missing')
-  const candidate = decodeBlockList(new Uint8Array(await object.arrayBuffer()))
-  if (sameOrder(candidate, current)) {
+  return decodeBlockList(new Uint8Array(await object.arrayBuffer()))
+}
+
+async function currentOrder(job: RunJob, dxfName: string): Promise<Uint32Array> {
+  return (await loadImageOrder(job.env, job.orgId, job.app.id, dxfName)).order
+}
+
+async function contentId(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text))
+  return [...new Uint8Array(digest).subarray(0, 8)]
+    .map((byte) => byte.toString(16).padStart(2, '0'))
+    .join('')
+}
+
+async function readJson<T>(job: RunJob, key: string, what: string): Promise<T> {
+  const object = await job.env.BUCKET.get(key)
+  // Scratch objects of a running run are only removed when it ends: retrying is right.
+  if (!object) throw new Error(`${what} of this run is missing`)
+  return (await object.json()) as T
+}
+
+async function traceKeys(job: RunJob, at: EvaluationCursor): Promise<string[]> {
+  const keys = await readJson<string[]>(job, job.scratch.sample(at.sample), 'the trace list')
+  if (!Array.isArray(keys) || keys.length !== at.traces) {
+    throw new Error(`the trace list of this run has ${keys?.length} traces, not ${at.traces}`)
+  }
+  return keys
+}
+
+/** Lists the traces to measure, or says why there is nothing to measure. */
+async function startEvaluation(job: RunJob): Promise<EvaluationStep> {
+  const current = job.app.dxfName
+  if (job.app.iCurBuild !== job.buildId || !current) {
+    return { kind: 'skipped', reason: `build ${job.buildId} is no longer the current build` }
+  }
+  if (sameOrder(await candidateOrder(job), await currentOrder(job, current))) {
     return { kind: 'skipped', reason: 'not better: the candidate order is the current order' }
   }
-
-  const traces = await runTraces(job.env, { appId: job.app.id, buildId: job.buildId })
-  if (traces.count < 2) {
+  const keys = await newestTraceKeys(job.env, { appId: job.app.id, buildId: job.buildId })
+  if (keys.length < 2) {
     return {
       kind: 'skipped',
-      reason: `cannot measure: cross-validation needs 2 traces of build ${job.buildId}, it has ${traces.count}`,
+      reason: `cannot measure: cross-validation needs 2 traces of build ${job.buildId}, it has ${keys.length}`,
     }
   }
-  const folds = Math.min(FOLDS, traces.count)
-  // TODO(#5): past about 1.2 M blocks this step needs more than a Worker's 128 MB; run the
-  // folds in steps of their own, keeping the per-trace preloads in a scratch object.
-  const report = await crossValidate(
-    model,
-    traces,
-    folds,
-    statsOrderBuilder(model, { untraced: plan.untraced }),
-    { current },
-  )
-  const decision = decide(report, folds)
-  const profile = decision.deploy ? await loadProfile(model, candidate, traces) : undefined
-  return { kind: 'measured', decision, profile, tracesRead: traces.reads }
+  const list = JSON.stringify(keys)
+  const sample = await contentId(list)
+  await job.env.BUCKET.put(job.scratch.sample(sample), list)
+  const folds = Math.min(FOLDS, keys.length)
+  return {
+    kind: 'continue',
+    evaluation: { sample, traces: keys.length, folds, current, fold: 0 },
+    done: 1 / (folds + 2),
+  }
+}
+
+/** Measures fold `at.fold` and keeps its P* in a scratch object. */
+async function measureFold(job: RunJob, plan: RunPlan, at: EvaluationCursor) {
+  const keys = await traceKeys(job, at)
+  const model = await modelOf(job)
+  const current = await currentOrder(job, at.current)
+  const builder = statsOrderBuilder(model, { untraced: plan.untraced })
+  const traces = storedTraces(job.env, keys)
+  const result = await crossValidateFold(model, traces, at.folds, at.fold, builder, { current })
+  await job.env.BUCKET.put(job.scratch.fold(at.sample, at.fold), JSON.stringify(result))
+  const evaluation = { ...at, fold: at.fold + 1 }
+  return { kind: 'continue' as const, evaluation, done: (at.fold + 2) / (at.folds + 2) }
+}
+
+/** Puts the folds together, decides, and measures the load profile of a winner. */
+async function decideRun(job: RunJob, at: EvaluationCursor): Promise<EvaluationStep> {
+  const results: FoldPreloads[] = []
+  for (let fold = 0; fold < at.folds; fold++) {
+    const key = job.scratch.fold(at.sample, fold)
+    results.push(await readJson<FoldPreloads>(job, key, `the P* of fold ${fold}`))
+  }
+  const model = await modelOf(job)
+  const report = foldsReport(modelIndex(model).totalBytes, results)
+  if (report.traces !== at.traces) {
+    throw new Error(`the folds measured ${report.traces} traces, not ${at.traces}`)
+  }
+  const decision = decide(report, at.folds)
+  if (!decision.deploy) return { kind: 'measured', decision }
+  const traces = storedTraces(job.env, await traceKeys(job, at))
+  const profile = await loadProfile(model, await candidateOrder(job), traces)
+  return { kind: 'measured', decision, profile }
+}
+
+/**
+ * One step of the evaluation of `plan`'s candidate: the start (no cursor yet), a fold, or
+ * the decision once every fold is measured.
+ */
+export async function evaluateStep(
+  job: RunJob,
+  plan: RunPlan,
+  at?: EvaluationCursor,
+): Promise<EvaluationStep> {
+  if (!at) return startEvaluation(job)
+  if (at.fold < at.folds) return measureFold(job, plan, at)
+  return decideRun(job, at)
 }

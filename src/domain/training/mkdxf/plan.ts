@@ -1,15 +1,16 @@
 /**
  * First step of a run: the candidate order from the build's aggregate statistics, kept in a
- * scratch object for the next steps, and the name the new image would get. Memory: the
- * statistics (24 bytes per block), the model (8) and the order with its sort (16).
+ * scratch object for the next steps, and the name the new image would get. Memory at 1.6 M
+ * blocks, measured by scripts/bench/engine-memory-mkdxf.ts: about 90 MB (the statistics, 24
+ * bytes per block, read once into a buffer of their size; the model, 8; the order's keys and
+ * sort, about 19).
  */
-import { coverage } from '../../../engine/block-stats'
+import { type BlockStats, coverage, decodeStats } from '../../../engine/block-stats'
 import { orderFromStats } from '../../../engine/order'
-import { appPrefix, buildIdText, dxfNameOf } from '../../../storage/keys'
+import { appPrefix, buildIdText, dxfNameOf, statsKey } from '../../../storage/keys'
 import { parseTraining } from '../../apps/training-settings'
 import { encodeBlockList } from '../../builds/mkraw/block-geometry'
 import { loadBuildModel } from '../build-store'
-import { loadStats } from '../stats-store'
 import type { RunJob } from './run-job'
 
 /** What the plan hands to the following steps. */
@@ -49,6 +50,27 @@ async function nextImageName(job: RunJob): Promise<string> {
   return dxfNameOf(job.buildId, highest + 1)
 }
 
+/**
+ * The build's statistics, read into one buffer of the object's size: a body read whole may
+ * be held twice for a moment (its chunks and their copy), 38 MB more at 1.6 M blocks.
+ */
+async function loadStatsOnce(job: RunJob): Promise<BlockStats | null> {
+  const object = await job.env.BUCKET.get(statsKey(job.orgId, job.app.id, job.buildId))
+  if (!object) return null
+  const bytes = new Uint8Array(object.size)
+  let at = 0
+  const reader = object.body.getReader()
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) break
+    if (at + value.length > bytes.length) throw new Error('the statistics outgrew their size')
+    bytes.set(value, at)
+    at += value.length
+  }
+  if (at !== bytes.length) throw new Error('the statistics were cut short')
+  return decodeStats(bytes)
+}
+
 /** Orders the candidate and stores it; or says why there is nothing to train. */
 export async function planRun(job: RunJob): Promise<RunPlan | RunSkipped> {
   if (job.app.iCurBuild !== job.buildId || !job.app.dxfName) {
@@ -56,19 +78,14 @@ export async function planRun(job: RunJob): Promise<RunPlan | RunSkipped> {
   }
   const owner = { orgId: job.orgId, appId: job.app.id, buildId: job.buildId }
   const model = await loadBuildModel(job.env, { ...owner, blockSize: job.build.blockSize })
-  const stored = await loadStats(job.env, owner)
-  if (!stored || stored.stats.nTraces === 0) {
+  const stats = await loadStatsOnce(job)
+  if (!stats || stats.nTraces === 0) {
     return { skip: `no trace of build ${job.buildId} counted yet`, nTraces: 0, coverage: 0 }
   }
-  const { stats } = stored
   const reliable = stats.nTraces >= parseTraining(job.app.training).nTracesReliable
   const untraced = reliable ? 'last' : 'first'
+  const covered = coverage(model, stats)
   const candidate = orderFromStats(model, stats, { untraced })
   await job.env.BUCKET.put(job.scratch.candidate, encodeBlockList(candidate))
-  return {
-    dxfName: await nextImageName(job),
-    nTraces: stats.nTraces,
-    coverage: coverage(model, stats),
-    untraced,
-  }
+  return { dxfName: await nextImageName(job), nTraces: stats.nTraces, coverage: covered, untraced }
 }

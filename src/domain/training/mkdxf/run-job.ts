@@ -31,6 +31,10 @@ export function scratchKeys(orgId: string, appId: string, buildId: number, taskN
     candidate: `${prefix}candidate-order.bin`,
     header: `${prefix}image-header.bin`,
     geometry: `${prefix}geometry.bin`,
+    /** The traces an evaluation measures, named by the list's content id. */
+    sample: (sampleId: string) => `${prefix}evaluation/${sampleId}/traces.json`,
+    /** P* of one fold's held-out traces. */
+    fold: (sampleId: string, fold: number) => `${prefix}evaluation/${sampleId}/fold-${fold}.json`,
   }
 }
 

@@ -1,8 +1,8 @@
 /**
- * The traces a training run measures with: the newest traces of the build, streamed from R2
- * one at a time. Cross-validation reads each trace once per fold, so the compact stored form
- * (about 2 bytes per block a trace touched) is kept in memory up to a budget and decoded on
- * each use; traces past the budget are read from R2 again.
+ * The traces a training run measures with: the newest traces of the build when the
+ * evaluation starts, listed once in a scratch object so that every step of the run measures
+ * the same set, and streamed from R2 one at a time. Each evaluation step reads each trace at
+ * most once, so nothing is kept between loads.
  */
 import { and, desc, eq } from 'drizzle-orm'
 import { dbOf } from '../../../db/client'
@@ -14,20 +14,12 @@ import type { Env } from '../../../env'
 
 /** Traces of a build a run measures with at most (the newest). */
 export const MAX_RUN_TRACES = 500
-/** Bytes of stored traces a step keeps in memory. */
-export const TRACE_CACHE_BYTES = 16 * 1024 * 1024
 
-/** A numbered source over the newest traces of a build, oldest first. */
-export interface RunTraces extends TraceSource {
-  /** R2 reads made (each trace is read at least once). */
-  reads: number
-}
-
-/** The newest traces of `buildId` (at most {@link MAX_RUN_TRACES}) as a trace source. */
-export async function runTraces(
+/** R2 keys of the stored (normalised) form of the newest traces of `buildId`, oldest first. */
+export async function newestTraceKeys(
   env: Env,
   owner: { appId: string; buildId: number },
-): Promise<RunTraces> {
+): Promise<string[]> {
   const rows = await dbOf(env)
     .select({ normKey: traces.normKey })
     .from(traces)
@@ -35,28 +27,18 @@ export async function runTraces(
     .orderBy(desc(traces.created), desc(traces.id))
     .limit(MAX_RUN_TRACES)
     .all()
-  const keys = rows.map((row) => row.normKey).reverse()
-  const kept = new Map<number, Uint8Array>()
-  let keptBytes = 0
+  return rows.map((row) => row.normKey).reverse()
+}
 
-  const source: RunTraces = {
+/** The traces stored at `keys` as a source, each read from R2 when loaded. */
+export function storedTraces(env: Env, keys: readonly string[]): TraceSource {
+  return {
     count: keys.length,
-    reads: 0,
     async load(index: number): Promise<FirstAccess> {
-      let bytes = kept.get(index)
-      if (!bytes) {
-        const object = await env.BUCKET.get(keys[index])
-        source.reads++
-        // A trace removed meanwhile (its app's data being pruned) counts as touching nothing.
-        if (!object) return { blocks: new Uint32Array(0), tMs: new Uint32Array(0) }
-        bytes = new Uint8Array(await object.arrayBuffer())
-        if (keptBytes + bytes.length <= TRACE_CACHE_BYTES) {
-          kept.set(index, bytes)
-          keptBytes += bytes.length
-        }
-      }
-      return decodeNormalisedTrace(bytes).firstAccess
+      const object = await env.BUCKET.get(keys[index])
+      // A trace removed meanwhile (its app's data being pruned) counts as touching nothing.
+      if (!object) return { blocks: new Uint32Array(0), tMs: new Uint32Array(0) }
+      return decodeNormalisedTrace(new Uint8Array(await object.arrayBuffer())).firstAccess
     },
   }
-  return source
 }
