@@ -65,8 +65,7 @@ function sharedTime(stats: BlockStats, block: number, target: number): number | 
 }
 
 /** Need time of a block its own statistics can place, or undefined for a rare block. */
-function blockNeedTime(stats: BlockStats, block: number): number | undefined {
-  const target = Math.max(1, NEED_SHARE * stats.nTraces)
+function blockNeedTime(stats: BlockStats, block: number, target: number): number | undefined {
   return stats.count[block] < target ? undefined : sharedTime(stats, block, target)
 }
 
@@ -90,12 +89,12 @@ function bestUnreadWorth(model: BuildModel, stats: BlockStats, worth: Uint16Arra
 }
 
 /**
- * The sort keys of every block (see the module comment). Memory: 6 bytes per block plus the
- * model's lookups.
+ * The sort keys of every block (see the module comment), blocks timed once `needShare` of the
+ * traces read them. Memory: 6 bytes per block plus the model's lookups.
  *
  * @example const { keys, ties } = needKeys(model, stats)
  */
-export function needKeys(model: BuildModel, stats: BlockStats): NeedKeys {
+export function needKeys(model: BuildModel, stats: BlockStats, needShare = NEED_SHARE): NeedKeys {
   if (stats.blockCount !== model.blockCount) {
     throw new RangeError(`statistics for ${stats.blockCount} blocks, build has ${model.blockCount}`)
   }
@@ -106,6 +105,7 @@ export function needKeys(model: BuildModel, stats: BlockStats): NeedKeys {
     if (stats.count[block] > 0) fileTouched[fileOfBlock[block]] = 1
   }
   const regionTimes = regionNeedTimes(stats)
+  const needTarget = Math.max(1, needShare * stats.nTraces)
   // The worth classes become the ties in place: no second array of 2 bytes per block.
   const ties = worthClasses(model, stats)
   const bestUnread = bestUnreadWorth(model, stats, ties)
@@ -114,7 +114,7 @@ export function needKeys(model: BuildModel, stats: BlockStats): NeedKeys {
   for (let block = 0; block < model.blockCount; block++) {
     const count = stats.count[block]
     const worth = ties[block]
-    const own = count > 0 ? blockNeedTime(stats, block) : undefined
+    const own = count > 0 ? blockNeedTime(stats, block, needTarget) : undefined
     const regionIndex = regionOfBlock[block]
     const region = fileTouched[fileOfBlock[block]] ? regionTimes[regionIndex] : undefined
     if (region !== undefined && (own === undefined || own >= region)) {

@@ -14,7 +14,33 @@ import type { FirstAccess } from './trace-types'
 export interface OrderOptions {
   /** Where blocks no trace touched go: 'last' once traces are reliable, 'first' before. */
   untraced: 'first' | 'last'
+  /**
+   * Share of the traces that must have read a block before its own need time places it
+   * (default `NEED_SHARE`, 10 %); see {@link ORDER_METHODS}.
+   */
+  needShare?: number
 }
+
+/** A way to order a build from its statistics, as `mkdxf` names it in its runs. */
+export interface OrderMethod {
+  name: string
+  /** What the name means, for run records. */
+  label: string
+  needShare: number
+}
+
+/**
+ * The orders `mkdxf` measures by cross-validation, keeping the best for the app (the first on
+ * a tie). Timing a block only once a tenth of the sessions read it keeps one fast session from
+ * pulling rare data ahead of what every session needs first (long game sessions); timing it by
+ * its first reader serves apps whose short sessions each read a few modules of many, where a
+ * module two sessions in twenty read is needed at start by the next session that reads it
+ * (docs/training.md, section 3).
+ */
+export const ORDER_METHODS: readonly OrderMethod[] = [
+  { name: 'tenth', label: 'blocks timed once a tenth of the sessions read them', needShare: 0.1 },
+  { name: 'first', label: 'blocks timed once any session read them', needShare: 0 },
+]
 
 /**
  * The service's order of all blocks from the aggregate statistics (see need-keys.ts).
@@ -26,7 +52,7 @@ export function orderFromStats(
   stats: BlockStats,
   opts: OrderOptions,
 ): Uint32Array {
-  const { keys, ties } = needKeys(model, stats)
+  const { keys, ties } = needKeys(model, stats, opts.needShare)
   const sorted = sortByKey(keys, ties)
   if (opts.untraced === 'last') return sorted
 

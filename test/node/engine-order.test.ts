@@ -6,7 +6,13 @@ import { crossValidate, statsOrderBuilder } from '../../src/engine/cross-validat
 import { assertPermutation } from '../../src/engine/image-layout'
 import { sortByKey } from '../../src/engine/key-sort'
 import { needKeys } from '../../src/engine/need-keys'
-import { fileLevelOrder, idealOrder, nativeOrder, orderFromStats } from '../../src/engine/order'
+import {
+  fileLevelOrder,
+  idealOrder,
+  nativeOrder,
+  ORDER_METHODS,
+  orderFromStats,
+} from '../../src/engine/order'
 import { serialiseTrace } from '../../src/engine/trace-codec'
 import { parseTrace } from '../../src/engine/trace-parse'
 import { memorySource } from '../../src/engine/trace-source'
@@ -133,6 +139,24 @@ describe('orderFromStats', () => {
     }
     const order = [...orderFromStats(model, stats, { untraced: 'last' })]
     expect(order.indexOf(12)).toBeLessThan(order.indexOf(4))
+  })
+
+  it('with needShare 0 times a block by its first readers, as the second method does', () => {
+    const stats = emptyStats(model)
+    // Block 4 is read at 0.5 s by one session of 20; block 12 at 10 s by all of them.
+    for (let s = 0; s < 20; s++) {
+      const reads: Array<[number, number]> = [[12, 10_000 + s]]
+      if (s === 0) reads.push([4, 500])
+      addTrace(stats, model, trace(reads), 60_000)
+    }
+    const tenth = ORDER_METHODS.find((method) => method.name === 'tenth')!
+    const first = ORDER_METHODS.find((method) => method.name === 'first')!
+    expect(ORDER_METHODS[0]).toBe(tenth)
+    const byTenth = [...orderFromStats(model, stats, { untraced: 'last', ...tenth })]
+    const byFirst = [...orderFromStats(model, stats, { untraced: 'last', ...first })]
+    expect(byTenth.indexOf(12)).toBeLessThan(byTenth.indexOf(4))
+    expect(byFirst.indexOf(4)).toBeLessThan(byFirst.indexOf(12))
+    expect([...orderFromStats(model, stats, { untraced: 'last' })]).toEqual(byTenth)
   })
 
   it('puts untraced blocks first or last as asked', () => {

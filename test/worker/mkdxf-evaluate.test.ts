@@ -3,16 +3,21 @@ import { eq } from 'drizzle-orm'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { dbOf } from '../../src/db/client'
 import { trainingRuns } from '../../src/db/schema'
+import { loadBuildModel } from '../../src/domain/training/build-store'
 import type { EvaluationCursor } from '../../src/domain/training/mkdxf/evaluate'
 import { scratchKeys } from '../../src/domain/training/mkdxf/run-job'
+import { loadStats } from '../../src/domain/training/stats-store'
 import type { FoldPreloads } from '../../src/engine/cross-validate'
-import { buildIdText } from '../../src/storage/keys'
+import { ORDER_METHODS, orderFromStats } from '../../src/engine/order'
+import type { TraceRead } from '../../src/engine/trace-types'
+import { buildIdText, imageKeys } from '../../src/storage/keys'
 import { submitTask } from '../../src/tasks/service'
 import type { StepOutcome } from '../../src/tasks/types'
-import { allKeys, driveTask, stepTask } from './build-fixtures'
+import { allKeys, driveTask, readImageHeader, stepTask } from './build-fixtures'
 import { newOrg, type OrgFixture } from './fixtures'
 import {
   appWithBuild,
+  BLOCK,
   eventually,
   figuresOf,
   playedSession,
@@ -84,20 +89,34 @@ describe('mkdxf evaluates in bounded steps', () => {
     // A session arriving now is not measured by this run: every step reads the same list.
     expect((await uploadTrace(app, traceFile(playedSession(6)))).status).toBe(202)
 
-    const folds: number[] = []
-    for (let fold = 0; fold < 5; fold++) {
-      const cursor = cursorOf(await stepTask(taskName))
-      expect(cursor.stage).toBe('evaluate')
-      folds.push(cursor.evaluation?.fold ?? -1)
-      const stored = await env.BUCKET.get(scratch.fold(first.sample, fold))
-      expect(stored, `fold ${fold}`).not.toBeNull()
-      const result = (await stored!.json()) as FoldPreloads
-      // Trace i is held out in fold i mod 5: fold 0 holds out traces 0 and 5.
-      expect(result.traces).toEqual(fold === 0 ? [0, 5] : [fold])
-      expect(result.rows).toEqual(['native', 'file-level', 'image', 'current', 'ideal'])
+    // Every method's order is measured on every fold, one step each, method by method.
+    const positions: [number, number][] = []
+    for (const method of ORDER_METHODS) {
+      for (let fold = 0; fold < 5; fold++) {
+        const cursor = cursorOf(await stepTask(taskName))
+        expect(cursor.stage).toBe('evaluate')
+        positions.push([cursor.evaluation?.method ?? -1, cursor.evaluation?.fold ?? -1])
+        const stored = await env.BUCKET.get(scratch.fold(first.sample, method.name, fold))
+        expect(stored, `${method.name} fold ${fold}`).not.toBeNull()
+        const result = (await stored!.json()) as FoldPreloads
+        // Trace i is held out in fold i mod 5: fold 0 holds out traces 0 and 5.
+        expect(result.traces).toEqual(fold === 0 ? [0, 5] : [fold])
+        expect(result.rows).toEqual(['native', 'file-level', 'image', 'current', 'ideal'])
+      }
     }
-    expect(folds).toEqual([1, 2, 3, 4, 5])
-    expect(await allKeys(`${scratch.prefix}evaluation/`)).toHaveLength(6)
+    expect(positions).toEqual([
+      [0, 1],
+      [0, 2],
+      [0, 3],
+      [0, 4],
+      [1, 0],
+      [1, 1],
+      [1, 2],
+      [1, 3],
+      [1, 4],
+      [1, 5],
+    ])
+    expect(await allKeys(`${scratch.prefix}evaluation/`)).toHaveLength(11)
 
     expect(cursorOf(await stepTask(taskName)).stage).toBe('prepare')
     await driveTask(taskName)
@@ -126,8 +145,9 @@ describe('mkdxf evaluates in bounded steps', () => {
       stage = stageOf(await stepTask(twiceTask, { twice: true }))
       evaluationSteps++
     }
-    // The start, five folds and the decision, each run twice before its outcome was saved.
-    expect(evaluationSteps).toBe(7)
+    // The start, five folds of each method and the decision, each run twice before its
+    // outcome was saved (these sessions tie, so the first method wins: no step to reorder).
+    expect(evaluationSteps).toBe(2 + 5 * ORDER_METHODS.length)
     expect(stage).toBe('prepare')
     await driveTask(twiceTask)
 
@@ -144,5 +164,71 @@ describe('mkdxf evaluates in bounded steps', () => {
       JSON.parse(onceRun.qualityAfter as string),
     )
     expect(JSON.parse(twiceRun.qualityAfter as string).traces).toBe(6)
+  }, 120_000)
+})
+
+describe('mkdxf picks the order method that cross-validates best for the app', () => {
+  it('orders the candidate again when another method wins, and publishes that order', async () => {
+    // 20 played sessions and 2 that each read a block nobody else reads: under a tenth of 22
+    // sessions, so the two methods order those blocks differently.
+    const app = await trainedApp(20)
+    for (const offset of [13, 14]) {
+      const reads: TraceRead[] = [
+        [0, 'game/boot.bin', 0, 2 * BLOCK],
+        [3, 'game/data/b.pak', offset * BLOCK, BLOCK],
+      ]
+      expect((await uploadTrace(app, traceFile(reads))).status).toBe(202)
+    }
+    await eventually('traces counted', async () =>
+      (await figuresOf(app)).nTraces === 22 ? true : undefined,
+    )
+    const taskName = await submitRun(app)
+    const scratch = scratchKeys(app.orgId, app.appId, app.buildId, taskName)
+    let cursor = cursorOf(await stepTask(taskName))
+    while (cursor.stage === 'evaluate' && (cursor.evaluation?.fold ?? 0) < 5) {
+      cursor = cursorOf(await stepTask(taskName))
+    }
+    const evaluation = cursor.evaluation as EvaluationCursor
+    expect(evaluation).toMatchObject({ traces: 22, method: 1, fold: 5 })
+
+    // These sessions measure the same on both methods (the first would win the tie): make
+    // the second one's image row measure better, as if its order served the folds sooner.
+    const second = ORDER_METHODS[1]
+    for (let fold = 0; fold < 5; fold++) {
+      const key = scratch.fold(evaluation.sample, second.name, fold)
+      const result = (await (await env.BUCKET.get(key))!.json()) as FoldPreloads
+      const image = result.rows.indexOf('image')
+      const width = result.rows.length * result.mbits.length
+      const preload = result.preload.map((bytes, at) =>
+        Math.floor((at % width) / result.mbits.length) === image ? 0 : bytes,
+      )
+      await env.BUCKET.put(key, JSON.stringify({ ...result, preload }))
+    }
+
+    const decided = cursorOf(await stepTask(taskName))
+    expect(decided.stage).toBe('evaluate')
+    expect(decided.evaluation?.decided).toMatchObject({ method: 1, decision: { deploy: true } })
+    expect(cursorOf(await stepTask(taskName)).stage).toBe('prepare')
+    await driveTask(taskName)
+
+    const [run] = await runRow(taskName)
+    expect(run.deployed).toBe(true)
+    expect(run.reason).toBe(
+      `better: median preload at 100 Mbit/s 0.00 MiB instead of ${(
+        JSON.parse(run.qualityBefore as string).bandwidths[1].median.bytes / 2 ** 20
+      ).toFixed(2)} MiB; order: ${second.label}`,
+    )
+    // The published image is in the second method's order of the build's statistics.
+    const model = await loadBuildModel(env, { ...app, blockSize: BLOCK })
+    const stored = await loadStats(env, app)
+    const expected = orderFromStats(model, stored!.stats, {
+      untraced: 'last',
+      needShare: second.needShare,
+    })
+    const first = orderFromStats(model, stored!.stats, { untraced: 'last' })
+    expect([...expected]).not.toEqual([...first])
+    const dxfName = `dxf-${buildIdText(app.buildId)}-02`
+    const header = await readImageHeader(imageKeys(app.orgId, app.appId, dxfName).image)
+    expect([...header.order]).toEqual([...expected])
   }, 120_000)
 })

@@ -21,6 +21,8 @@ export interface RunQuality {
 
 export interface RunDecision {
   deploy: boolean
+  /** The order method (ORDER_METHODS) the candidate is ordered by. */
+  method?: string
   reason: string
   before: RunQuality
   after: RunQuality
@@ -41,8 +43,20 @@ function medianAt(row: QualityRow): number {
   return at.median.bytes
 }
 
-/** Decides on a cross-validated report that has the rows `current` and `image`. */
-export function decide(report: QualityReport, folds: number): RunDecision {
+/** Median P* at the decision's bandwidth of a report's row `image`. */
+export function imageMedian(report: QualityReport): number {
+  return medianAt(rowOf(report, 'image'))
+}
+
+/**
+ * Decides on a cross-validated report that has the rows `current` and `image`; `method` names
+ * the order row `image` was measured on, for the reason.
+ */
+export function decide(
+  report: QualityReport,
+  folds: number,
+  method?: { name: string; label: string },
+): RunDecision {
   const quality = (name: string): RunQuality => ({
     row: name,
     traces: report.traces,
@@ -55,8 +69,9 @@ export function decide(report: QualityReport, folds: number): RunDecision {
   const was = medianAt(rowOf(report, 'current'))
   const now = medianAt(rowOf(report, 'image'))
   const deploy = now < was
+  const by = method ? `; order: ${method.label}` : ''
   const reason = deploy
-    ? `better: median preload at ${DECISION_MBIT} Mbit/s ${mib(now)} instead of ${mib(was)}`
-    : `not better: median preload at ${DECISION_MBIT} Mbit/s ${mib(now)}, current ${mib(was)}`
-  return { deploy, reason, before, after }
+    ? `better: median preload at ${DECISION_MBIT} Mbit/s ${mib(now)} instead of ${mib(was)}${by}`
+    : `not better: median preload at ${DECISION_MBIT} Mbit/s ${mib(now)}, current ${mib(was)}${by}`
+  return { deploy, reason, before, after, ...(method ? { method: method.name } : {}) }
 }

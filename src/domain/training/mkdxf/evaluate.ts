@@ -6,10 +6,14 @@
  *   traces are listed in a scratch object named by its content, so every later step measures
  *   the same traces whatever arrives meanwhile; the cursor keeps only that name, the counts
  *   and the current image's name.
- * - one step per fold: the other folds' statistics, the order built from them, and the P* of
- *   the fold's held-out traces on each row, kept in a scratch object of that fold.
- * - decide: the folds' P* make the report the run decides on; when the candidate wins, its
- *   load profile is measured on the same traces.
+ * - one step per fold and order method (ORDER_METHODS): the other folds' statistics, the
+ *   method's order built from them, and the P* of the fold's held-out traces on each row, kept
+ *   in a scratch object of that method and fold.
+ * - decide: each method's folds make a report; the method whose row `image` has the smallest
+ *   median P* at 100 Mbit/s (the first on a tie) is the app's, and its report is the one the run
+ *   decides on. When the candidate wins, its load profile is measured on the same traces; when
+ *   the winning method is not the one the plan ordered by, a step of its own orders the
+ *   candidate again first.
  * A step run twice writes the same objects again and the report takes each fold once, so a
  * redelivered message counts nothing twice. Memory at 1.6 M blocks, measured by
  * scripts/bench/engine-memory-mkdxf.ts (docs/training.md, section 9): a fold step 87 to 119
@@ -23,11 +27,13 @@ import {
   foldsReport,
   statsOrderBuilder,
 } from '../../../engine/cross-validate'
+import type { QualityReport } from '../../../engine/evaluate'
+import { ORDER_METHODS } from '../../../engine/order'
 import { type LoadProfile, loadProfile } from '../../../engine/profile'
 import { decodeBlockList } from '../../builds/mkraw/block-geometry'
 import { loadBuildModel, loadImageOrder } from '../build-store'
-import { decide, type RunDecision } from './decide'
-import type { RunPlan } from './plan'
+import { decide, imageMedian, type RunDecision } from './decide'
+import { type RunPlan, reorderCandidate } from './plan'
 import type { RunJob } from './run-job'
 import { newestTraceKeys, storedTraces } from './trace-sample'
 
@@ -42,8 +48,12 @@ export interface EvaluationCursor {
   folds: number
   /** The published image measured against (row `current`). */
   current: string
+  /** The method (index into ORDER_METHODS) and fold measured next. */
+  method?: number
   /** The next fold to measure; `folds` once every fold is measured: then the run decides. */
   fold: number
+  /** The decision, once taken for a method the candidate must be ordered by again. */
+  decided?: { decision: RunDecision; method: number }
 }
 
 /** What one evaluation step leads to. */
@@ -118,8 +128,8 @@ async function startEvaluation(job: RunJob): Promise<EvaluationStep> {
   const folds = Math.min(FOLDS, keys.length)
   return {
     kind: 'continue',
-    evaluation: { sample, traces: keys.length, folds, current, fold: 0 },
-    done: 1 / (folds + 2),
+    evaluation: { sample, traces: keys.length, folds, current, method: 0, fold: 0 },
+    done: 1 / (ORDER_METHODS.length * folds + 2),
   }
 }
 
@@ -128,31 +138,87 @@ async function measureFold(job: RunJob, plan: RunPlan, at: EvaluationCursor) {
   const keys = await traceKeys(job, at)
   const model = await modelOf(job)
   const current = await currentOrder(job, at.current)
-  const builder = statsOrderBuilder(model, { untraced: plan.untraced })
+  const methodIndex = at.method ?? 0
+  const method = ORDER_METHODS[methodIndex]
+  const builder = statsOrderBuilder(model, { untraced: plan.untraced, needShare: method.needShare })
   const traces = storedTraces(job.env, keys)
   const result = await crossValidateFold(model, traces, at.folds, at.fold, builder, { current })
-  await job.env.BUCKET.put(job.scratch.fold(at.sample, at.fold), JSON.stringify(result))
-  const evaluation = { ...at, fold: at.fold + 1 }
-  return { kind: 'continue' as const, evaluation, done: (at.fold + 2) / (at.folds + 2) }
+  await job.env.BUCKET.put(
+    job.scratch.fold(at.sample, method.name, at.fold),
+    JSON.stringify(result),
+  )
+  const last = at.fold + 1 === at.folds && methodIndex + 1 < ORDER_METHODS.length
+  const evaluation = last
+    ? { ...at, method: methodIndex + 1, fold: 0 }
+    : { ...at, method: methodIndex, fold: at.fold + 1 }
+  const measured = methodIndex * at.folds + at.fold + 1
+  return { kind: 'continue' as const, evaluation, done: (measured + 1) / stepsOf(at) }
 }
 
-/** Puts the folds together, decides, and measures the load profile of a winner. */
+/** Steps of an evaluation: the start, one per method and fold, and the decision. */
+function stepsOf(at: EvaluationCursor): number {
+  return ORDER_METHODS.length * at.folds + 2
+}
+
+/** Each method's report, from the folds kept in scratch. */
+async function methodReports(job: RunJob, at: EvaluationCursor, imageBytes: number) {
+  const reports: QualityReport[] = []
+  for (const method of ORDER_METHODS) {
+    const results: FoldPreloads[] = []
+    for (let fold = 0; fold < at.folds; fold++) {
+      const key = job.scratch.fold(at.sample, method.name, fold)
+      results.push(await readJson<FoldPreloads>(job, key, `the P* of fold ${fold}`))
+    }
+    const report = foldsReport(imageBytes, results)
+    if (report.traces !== at.traces) {
+      throw new Error(`the folds measured ${report.traces} traces, not ${at.traces}`)
+    }
+    reports.push(report)
+  }
+  return reports
+}
+
+/** Index of the report whose row `image` has the smallest median at the decision's bandwidth. */
+function bestMethod(reports: QualityReport[]): number {
+  let best = 0
+  for (let index = 1; index < reports.length; index++) {
+    if (imageMedian(reports[index]) < imageMedian(reports[best])) best = index
+  }
+  return best
+}
+
+/**
+ * Puts each method's folds together, picks the app's method and decides; measures the load
+ * profile of a winner ordered as the plan did, or hands a winner of another method on to be
+ * ordered again first.
+ */
 async function decideRun(job: RunJob, at: EvaluationCursor): Promise<EvaluationStep> {
-  const results: FoldPreloads[] = []
-  for (let fold = 0; fold < at.folds; fold++) {
-    const key = job.scratch.fold(at.sample, fold)
-    results.push(await readJson<FoldPreloads>(job, key, `the P* of fold ${fold}`))
-  }
   const model = await modelOf(job)
-  const report = foldsReport(modelIndex(model).totalBytes, results)
-  if (report.traces !== at.traces) {
-    throw new Error(`the folds measured ${report.traces} traces, not ${at.traces}`)
-  }
-  const decision = decide(report, at.folds)
+  const reports = await methodReports(job, at, modelIndex(model).totalBytes)
+  const method = bestMethod(reports)
+  const decision = decide(reports[method], at.folds, ORDER_METHODS[method])
   if (!decision.deploy) return { kind: 'measured', decision }
+  if (method !== 0) {
+    const evaluation = { ...at, decided: { decision, method } }
+    return { kind: 'continue', evaluation, done: (stepsOf(at) - 0.5) / stepsOf(at) }
+  }
   const traces = storedTraces(job.env, await traceKeys(job, at))
   const profile = await loadProfile(model, await candidateOrder(job), traces)
   return { kind: 'measured', decision, profile }
+}
+
+/** Orders the candidate by the winning method and measures its load profile. */
+async function reorderWinner(
+  job: RunJob,
+  plan: RunPlan,
+  at: EvaluationCursor,
+  decided: NonNullable<EvaluationCursor['decided']>,
+): Promise<EvaluationStep> {
+  await reorderCandidate(job, plan, ORDER_METHODS[decided.method])
+  const model = await modelOf(job)
+  const traces = storedTraces(job.env, await traceKeys(job, at))
+  const profile = await loadProfile(model, await candidateOrder(job), traces)
+  return { kind: 'measured', decision: decided.decision, profile }
 }
 
 /**
@@ -165,6 +231,7 @@ export async function evaluateStep(
   at?: EvaluationCursor,
 ): Promise<EvaluationStep> {
   if (!at) return startEvaluation(job)
+  if (at.decided) return reorderWinner(job, plan, at, at.decided)
   if (at.fold < at.folds) return measureFold(job, plan, at)
   return decideRun(job, at)
 }

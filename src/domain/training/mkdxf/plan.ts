@@ -6,7 +6,7 @@
  * sort, about 19).
  */
 import { type BlockStats, coverage, decodeStats } from '../../../engine/block-stats'
-import { orderFromStats } from '../../../engine/order'
+import { ORDER_METHODS, type OrderMethod, orderFromStats } from '../../../engine/order'
 import { appPrefix, buildIdText, dxfNameOf, statsKey } from '../../../storage/keys'
 import { parseTraining } from '../../apps/training-settings'
 import { encodeBlockList } from '../../builds/mkraw/block-geometry'
@@ -71,6 +71,26 @@ async function loadStatsOnce(job: RunJob): Promise<BlockStats | null> {
   return decodeStats(bytes)
 }
 
+/**
+ * Orders the candidate again by `method` and stores it in place of the plan's, when
+ * cross-validation found that method better for this app. Memory as the plan step's.
+ */
+export async function reorderCandidate(
+  job: RunJob,
+  plan: RunPlan,
+  method: OrderMethod,
+): Promise<void> {
+  const owner = { orgId: job.orgId, appId: job.app.id, buildId: job.buildId }
+  const model = await loadBuildModel(job.env, { ...owner, blockSize: job.build.blockSize })
+  const stats = await loadStatsOnce(job)
+  if (!stats) throw new Error(`the statistics of build ${job.buildId} are missing`)
+  const order = orderFromStats(model, stats, {
+    untraced: plan.untraced,
+    needShare: method.needShare,
+  })
+  await job.env.BUCKET.put(job.scratch.candidate, encodeBlockList(order))
+}
+
 /** Orders the candidate and stores it; or says why there is nothing to train. */
 export async function planRun(job: RunJob): Promise<RunPlan | RunSkipped> {
   if (job.app.iCurBuild !== job.buildId || !job.app.dxfName) {
@@ -85,7 +105,11 @@ export async function planRun(job: RunJob): Promise<RunPlan | RunSkipped> {
   const reliable = stats.nTraces >= parseTraining(job.app.training).nTracesReliable
   const untraced = reliable ? 'last' : 'first'
   const covered = coverage(model, stats)
-  const candidate = orderFromStats(model, stats, { untraced })
+  // The first method: evaluation may find another better and order again (reorderCandidate).
+  const candidate = orderFromStats(model, stats, {
+    untraced,
+    needShare: ORDER_METHODS[0].needShare,
+  })
   await job.env.BUCKET.put(job.scratch.candidate, encodeBlockList(candidate))
   return { dxfName: await nextImageName(job), nTraces: stats.nTraces, coverage: covered, untraced }
 }

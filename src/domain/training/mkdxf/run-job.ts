@@ -33,8 +33,9 @@ export function scratchKeys(orgId: string, appId: string, buildId: number, taskN
     geometry: `${prefix}geometry.bin`,
     /** The traces an evaluation measures, named by the list's content id. */
     sample: (sampleId: string) => `${prefix}evaluation/${sampleId}/traces.json`,
-    /** P* of one fold's held-out traces. */
-    fold: (sampleId: string, fold: number) => `${prefix}evaluation/${sampleId}/fold-${fold}.json`,
+    /** P* of one fold's held-out traces on the order of one method. */
+    fold: (sampleId: string, method: string, fold: number) =>
+      `${prefix}evaluation/${sampleId}/${method}/fold-${fold}.json`,
   }
 }
 
