@@ -122,7 +122,152 @@ export function coverage(model: BuildModel, stats: BlockStats): number {
 
 const MAGIC = 0x53424b52 // 'RKBS' read as little-endian
 const VERSION = 1
-const HEADER_BYTES = 40
+/** Bytes of the header of encoded statistics, before their sections. */
+export const STATS_HEADER_BYTES = 40
+
+/**
+ * Encoded statistics as their header describes them: the figures, and the byte offset of each
+ * section, so a reader can fetch one section, or a slice of one, at a time.
+ */
+export interface StatsLayout {
+  blockCount: number
+  regionCount: number
+  nTraces: number
+  traceTimeMs: number
+  /** Byte offsets of the sections: u32 per block, u32 per block, u32 per block, ... */
+  count: number
+  earliestMs: number
+  latestMs: number
+  /** ... TIME_BINS u32 per region, TIME_BINS bytes per block. */
+  regionRare: number
+  timeBins: number
+  /** Bytes of the whole encoding. */
+  totalBytes: number
+}
+
+function sectionsOf(blockCount: number, regionCount: number) {
+  const count = STATS_HEADER_BYTES
+  const earliestMs = count + 4 * blockCount
+  const latestMs = earliestMs + 4 * blockCount
+  const regionRare = latestMs + 4 * blockCount
+  const timeBins = regionRare + 4 * regionCount * TIME_BINS
+  return {
+    count,
+    earliestMs,
+    latestMs,
+    regionRare,
+    timeBins,
+    totalBytes: timeBins + blockCount * TIME_BINS,
+  }
+}
+
+/** Bytes of the encoding of statistics of `blockCount` blocks in `regionCount` regions. */
+export function encodedStatsBytes(blockCount: number, regionCount: number): number {
+  return sectionsOf(blockCount, regionCount).totalBytes
+}
+
+/** Reads the layout from the first {@link STATS_HEADER_BYTES} bytes of encoded statistics. */
+export function statsLayout(head: Uint8Array): StatsLayout {
+  const corrupt = (why: string) => new RangeError(`not block statistics: ${why}`)
+  if (head.length < STATS_HEADER_BYTES) throw corrupt('too short')
+  const view = new DataView(head.buffer, head.byteOffset, head.byteLength)
+  if (view.getUint32(0, true) !== MAGIC) throw corrupt('magic')
+  if (view.getUint32(4, true) !== VERSION) throw corrupt(`version ${view.getUint32(4, true)}`)
+  if (view.getUint32(16, true) !== TIME_BINS) throw corrupt('time bins')
+  const blockCount = view.getUint32(8, true)
+  const regionCount = view.getUint32(12, true)
+  return {
+    blockCount,
+    regionCount,
+    nTraces: view.getFloat64(24, true),
+    traceTimeMs: view.getFloat64(32, true),
+    ...sectionsOf(blockCount, regionCount),
+  }
+}
+
+function writeStatsHeader(bytes: Uint8Array, stats: BlockStats): void {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, STATS_HEADER_BYTES)
+  view.setUint32(0, MAGIC, true)
+  view.setUint32(4, VERSION, true)
+  view.setUint32(8, stats.blockCount, true)
+  view.setUint32(12, stats.regionCount, true)
+  view.setUint32(16, TIME_BINS, true)
+  view.setUint32(20, 0, true)
+  view.setFloat64(24, stats.nTraces, true)
+  view.setFloat64(32, stats.traceTimeMs, true)
+}
+
+/** Statistics whose arrays are views into `bytes` laid out as {@link encodeStats} writes. */
+function statsOver(bytes: Uint8Array, layout: Omit<StatsLayout, 'totalBytes'>): BlockStats {
+  const { buffer, byteOffset } = bytes
+  const n = layout.blockCount
+  const u32 = (at: number, length: number) => new Uint32Array(buffer, byteOffset + at, length)
+  return {
+    blockCount: n,
+    regionCount: layout.regionCount,
+    nTraces: layout.nTraces,
+    traceTimeMs: layout.traceTimeMs,
+    count: u32(layout.count, n),
+    earliestMs: u32(layout.earliestMs, n),
+    latestMs: u32(layout.latestMs, n),
+    regionRare: u32(layout.regionRare, layout.regionCount * TIME_BINS),
+    timeBins: new Uint8Array(buffer, byteOffset + layout.timeBins, n * TIME_BINS),
+  }
+}
+
+/**
+ * Statistics with no trace yet for `model`, built in their encoded form at the start of
+ * `bytes` (4-byte aligned, at least {@link encodedStatsBytes} long; whatever it held is
+ * overwritten): {@link encodedInPlace} then answers the encoding without a copy.
+ */
+export function emptyStatsIn(bytes: Uint8Array, model: BuildModel): BlockStats {
+  const { regionCount } = regionLayout(model)
+  const sections = sectionsOf(model.blockCount, regionCount)
+  if (bytes.byteOffset % 4 !== 0) throw new RangeError('statistics need 4-byte aligned bytes')
+  if (bytes.length < sections.totalBytes) {
+    throw new RangeError(`${sections.totalBytes} bytes of statistics do not fit in ${bytes.length}`)
+  }
+  const stats = statsOver(bytes, {
+    blockCount: model.blockCount,
+    regionCount,
+    nTraces: 0,
+    traceTimeMs: 0,
+    ...sections,
+  })
+  writeStatsHeader(bytes, stats)
+  bytes.fill(0, sections.count, sections.totalBytes)
+  stats.earliestMs.fill(NEVER)
+  return stats
+}
+
+/**
+ * The encoding of `stats` without a copy, when their arrays lie in one buffer as
+ * {@link encodeStats} lays them out (made by {@link emptyStatsIn}, or decoded from an aligned
+ * blob): the header is brought up to date and the bytes returned share the arrays' memory.
+ * Null otherwise.
+ */
+export function encodedInPlace(stats: BlockStats): Uint8Array | null {
+  const { buffer } = stats.count
+  const start = stats.count.byteOffset - STATS_HEADER_BYTES
+  if (start < 0) return null
+  const sections = sectionsOf(stats.blockCount, stats.regionCount)
+  const arrays = [
+    [stats.count, sections.count, 4 * stats.blockCount],
+    [stats.earliestMs, sections.earliestMs, 4 * stats.blockCount],
+    [stats.latestMs, sections.latestMs, 4 * stats.blockCount],
+    [stats.regionRare, sections.regionRare, 4 * stats.regionCount * TIME_BINS],
+    [stats.timeBins, sections.timeBins, stats.blockCount * TIME_BINS],
+  ] as const
+  for (const [array, at, length] of arrays) {
+    if (array.buffer !== buffer || array.byteOffset !== start + at || array.byteLength !== length) {
+      return null
+    }
+  }
+  if (start + sections.totalBytes > buffer.byteLength) return null
+  const bytes = new Uint8Array(buffer, start, sections.totalBytes)
+  writeStatsHeader(bytes, stats)
+  return bytes
+}
 
 /**
  * Encodes statistics as one little-endian blob: a 40-byte header (magic, version, block
@@ -131,18 +276,9 @@ const HEADER_BYTES = 40
  * every platform Workers and Node run on.
  */
 export function encodeStats(stats: BlockStats): Uint8Array {
-  const n = stats.blockCount
-  const regions = stats.regionCount
-  const bytes = new Uint8Array(HEADER_BYTES + 12 * n + 4 * regions * TIME_BINS + n * TIME_BINS)
-  const view = new DataView(bytes.buffer)
-  view.setUint32(0, MAGIC, true)
-  view.setUint32(4, VERSION, true)
-  view.setUint32(8, n, true)
-  view.setUint32(12, stats.regionCount, true)
-  view.setUint32(16, TIME_BINS, true)
-  view.setFloat64(24, stats.nTraces, true)
-  view.setFloat64(32, stats.traceTimeMs, true)
-  let at = HEADER_BYTES
+  const bytes = new Uint8Array(encodedStatsBytes(stats.blockCount, stats.regionCount))
+  writeStatsHeader(bytes, stats)
+  let at = STATS_HEADER_BYTES
   const arrays = [stats.count, stats.earliestMs, stats.latestMs, stats.regionRare, stats.timeBins]
   for (const array of arrays) {
     bytes.set(new Uint8Array(array.buffer, array.byteOffset, array.byteLength), at)
@@ -157,38 +293,8 @@ export function encodeStats(stats: BlockStats): Uint8Array {
  * changes them in `bytes` too, so encode again before storing.
  */
 export function decodeStats(bytes: Uint8Array): BlockStats {
-  const corrupt = (why: string) => new RangeError(`not block statistics: ${why}`)
-  if (bytes.length < HEADER_BYTES) throw corrupt('too short')
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-  if (view.getUint32(0, true) !== MAGIC) throw corrupt('magic')
-  if (view.getUint32(4, true) !== VERSION) throw corrupt(`version ${view.getUint32(4, true)}`)
-  if (view.getUint32(16, true) !== TIME_BINS) throw corrupt('time bins')
-  const n = view.getUint32(8, true)
-  const regions = view.getUint32(12, true)
-  if (bytes.length !== HEADER_BYTES + 12 * n + 4 * regions * TIME_BINS + n * TIME_BINS) {
-    throw corrupt('length')
-  }
+  const layout = statsLayout(bytes)
+  if (bytes.length !== layout.totalBytes) throw new RangeError('not block statistics: length')
   // Views save a copy of up to 40 MB inside a Worker; an unaligned blob has to be copied.
-  const source = bytes.byteOffset % 4 === 0 ? bytes : bytes.slice()
-  let at = source.byteOffset + HEADER_BYTES
-  const take = (length: number) => {
-    const from = at
-    at += length
-    return [source.buffer, from, length] as const
-  }
-  const u32 = (length: number) => {
-    const [buffer, from] = take(4 * length)
-    return new Uint32Array(buffer, from, length)
-  }
-  return {
-    blockCount: n,
-    regionCount: regions,
-    nTraces: view.getFloat64(24, true),
-    traceTimeMs: view.getFloat64(32, true),
-    count: u32(n),
-    earliestMs: u32(n),
-    latestMs: u32(n),
-    regionRare: u32(regions * TIME_BINS),
-    timeBins: new Uint8Array(...take(n * TIME_BINS)),
-  }
+  return statsOver(bytes.byteOffset % 4 === 0 ? bytes : bytes.slice(), layout)
 }

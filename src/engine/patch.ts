@@ -6,10 +6,12 @@
 import {
   BLOCK_HASH_BYTES,
   type BlockHashes,
+  crc32,
   crc32WithoutField,
   packedHashes,
   sameHash,
 } from './block-hash'
+import { crc32Combine, crc32OfStoredHeader } from './crc32-combine'
 import {
   IMAGE_FIXED_HEADER_BYTES,
   type ImageFile,
@@ -137,6 +139,108 @@ export function encodePatchHeader(input: PatchHeaderInput): Uint8Array {
   view.setUint32(52, newBlockListOffset, true)
   bytes.set(input.toHeaderBytes.subarray(0, to.headerLength), imageHeaderOffset)
   view.setUint32(24, crc32WithoutField(bytes, 24), true)
+  return bytes
+}
+
+/** What a patch needs of an image, all in its first {@link IMAGE_FIXED_HEADER_BYTES} bytes. */
+export interface ImageFixedFields {
+  blockSize: number
+  blockCount: number
+  headerLength: number
+  headerCrc32: number
+}
+
+/** Reads {@link ImageFixedFields} from the start of an image; checks its magic and version. */
+export function imageFixedFields(head: Uint8Array): ImageFixedFields {
+  const headerLength = imageHeaderLength(head)
+  const view = new DataView(head.buffer, head.byteOffset, head.byteLength)
+  return {
+    blockSize: view.getUint32(12, true),
+    blockCount: view.getUint32(20, true),
+    headerLength,
+    headerCrc32: view.getUint32(28, true),
+  }
+}
+
+/** What {@link encodePatchFixedHeader} needs: no more of B's image than its fixed header. */
+export interface PatchFixedHeaderInput {
+  /** A's image, the base. */
+  from: Pick<ImageFixedFields, 'headerCrc32' | 'blockCount'>
+  /** B's image, whose whole header follows the fixed header unchanged. */
+  to: ImageFixedFields
+  /** The new block list as it follows B's header: a u32 little-endian per carried block. */
+  newBlockList: Uint8Array
+  /** Bytes of the carried blocks. */
+  dataLength: number
+}
+
+/**
+ * The first {@link PATCH_FIXED_HEADER_BYTES} bytes of a patch whose header is these bytes, then
+ * B's image header exactly as stored, then `newBlockList`: the bytes {@link encodePatchHeader}
+ * writes, made without B's image header at hand (its CRC covers that header; it is worked out
+ * from the CRC B's header stores). So a Worker never holds B's header, 33 MB at 1.6 M blocks.
+ */
+export function encodePatchFixedHeader(input: PatchFixedHeaderInput): Uint8Array {
+  const { from, to, newBlockList, dataLength } = input
+  if (newBlockList.length % 4 !== 0) {
+    throw new RangeError(`a block list of ${newBlockList.length} bytes`)
+  }
+  const newBlockListOffset = PATCH_FIXED_HEADER_BYTES + to.headerLength
+  const headerLength = newBlockListOffset + newBlockList.length
+  if (headerLength >= 2 ** 32) throw new RangeError(`a patch header of ${headerLength} bytes`)
+  if (!(Number.isSafeInteger(dataLength) && dataLength >= 0)) {
+    throw new RangeError(`bad data length ${dataLength}`)
+  }
+  const bytes = new Uint8Array(PATCH_FIXED_HEADER_BYTES)
+  const view = new DataView(bytes.buffer)
+  bytes.set(PATCH_MAGIC, 0)
+  view.setUint16(8, PATCH_VERSION.major, true)
+  view.setUint16(10, PATCH_VERSION.minor, true)
+  view.setUint32(12, to.blockSize, true)
+  view.setUint32(16, newBlockList.length / 4, true)
+  view.setUint32(20, headerLength, true)
+  view.setUint32(28, from.headerCrc32, true)
+  view.setUint32(32, dataLength % 2 ** 32, true)
+  view.setUint32(36, Math.floor(dataLength / 2 ** 32), true)
+  view.setUint32(40, from.blockCount, true)
+  view.setUint32(44, PATCH_FIXED_HEADER_BYTES, true)
+  view.setUint32(48, to.headerLength, true)
+  view.setUint32(52, newBlockListOffset, true)
+  // The CRC field (24) is still zero here, as the CRC of the whole patch header wants it.
+  const image = crc32OfStoredHeader(to.headerCrc32, 28, to.headerLength)
+  const throughImage = crc32Combine(crc32(bytes), image, to.headerLength)
+  view.setUint32(24, crc32(newBlockList, throughImage), true)
+  return bytes
+}
+
+/**
+ * Bytes of block data in `blocks` (block indices of a build with `blockCount` blocks), from the
+ * build's file table; one byte per block of scratch, where a table of lengths takes four.
+ */
+export function carriedDataBytes(
+  files: readonly Pick<ImageFile, 'kind' | 'size' | 'firstBlock' | 'blockCount'>[],
+  blockSize: number,
+  blockCount: number,
+  blocks: ArrayLike<number>,
+): number {
+  const carried = new Uint8Array(blockCount)
+  for (let i = 0; i < blocks.length; i++) {
+    const block = blocks[i]
+    if (!(Number.isInteger(block) && block >= 0 && block < blockCount)) {
+      throw new RangeError(`no block ${block} among ${blockCount}`)
+    }
+    carried[block] = 1
+  }
+  let bytes = 0
+  for (const file of files) {
+    if (file.kind !== 'file') continue
+    if (file.firstBlock + file.blockCount > blockCount) {
+      throw new RangeError(`file blocks past the ${blockCount} of the build`)
+    }
+    for (let k = 0; k < file.blockCount; k++) {
+      if (carried[file.firstBlock + k]) bytes += Math.min(blockSize, file.size - k * blockSize)
+    }
+  }
   return bytes
 }
 

@@ -5,7 +5,15 @@
  * but the game most likely reads it the same way). So a new build's first image is ordered.
  */
 import { BLOCK_HASH_BYTES, type BlockHashes, packedHashes } from './block-hash'
-import { type BlockStats, emptyStats, NEVER } from './block-stats'
+import {
+  type BlockStats,
+  emptyStats,
+  emptyStatsIn,
+  encodedStatsBytes,
+  NEVER,
+  STATS_HEADER_BYTES,
+  statsLayout,
+} from './block-stats'
 import type { BuildModel } from './build-model'
 import { modelIndex } from './build-model'
 import { type BlockHashIndex, indexHashes } from './hash-index'
@@ -175,6 +183,115 @@ export function inheritStatsFrom(
     stats.regionRare.set(oldStats.regionRare.subarray(from, from + TIME_BINS), region * TIME_BINS)
   })
   return stats
+}
+
+/** Reads `length` bytes from byte `offset` of the old build's encoded statistics. */
+export type StatsReader = (offset: number, length: number) => Promise<Uint8Array>
+
+/** Old blocks whose statistics one slice reads: 6 MB of sections at 24 bytes per block. */
+export const INHERIT_SLICE_BLOCKS = 1 << 18
+
+/** Where {@link inheritEncodedStats} builds the new statistics, and how much it reads at once. */
+export interface InheritEncodedOptions {
+  /** Bytes to build the new statistics in (4-byte aligned); too short, and new ones are made. */
+  into?: Uint8Array
+  sliceBlocks?: number
+}
+
+/**
+ * {@link inheritStatsFrom} on statistics that stay in storage: the old build's encoded
+ * statistics are read a slice of blocks at a time (each section's part for those blocks)
+ * through `readOld`, and the new statistics are built in their encoded form (in `into` when it
+ * is large enough), so `encodedInPlace` stores them without a copy. Memory past the sources:
+ * the new statistics (24 bytes per new block) and one slice of the old ones.
+ *
+ * @example const stats = await inheritEncodedStats(modelA, (at, n) => rangeOf(key, at, n), modelB, sources)
+ */
+export async function inheritEncodedStats(
+  oldModel: BuildModel,
+  readOld: StatsReader,
+  newModel: BuildModel,
+  sources: Int32Array,
+  options: InheritEncodedOptions = {},
+): Promise<BlockStats> {
+  const read = async (offset: number, length: number) => {
+    const bytes = await readOld(offset, length)
+    if (bytes.length !== length) {
+      throw new RangeError(`old statistics: ${bytes.length} bytes at ${offset}, not ${length}`)
+    }
+    return bytes
+  }
+  const old = statsLayout(await read(0, STATS_HEADER_BYTES))
+  if (old.blockCount !== oldModel.blockCount) {
+    throw new RangeError('old statistics were made for another build')
+  }
+  if (sources.length !== newModel.blockCount) {
+    throw new RangeError(`${sources.length} sources for ${newModel.blockCount} blocks`)
+  }
+  const sliceBlocks = options.sliceBlocks ?? INHERIT_SLICE_BLOCKS
+  if (!(Number.isInteger(sliceBlocks) && sliceBlocks > 0)) {
+    throw new RangeError(`slices of ${sliceBlocks} blocks`)
+  }
+  const { into } = options
+  const size = encodedStatsBytes(newModel.blockCount, regionLayout(newModel).regionCount)
+  const room = into && into.byteOffset % 4 === 0 && into.length >= size
+  const stats = emptyStatsIn(room ? into : new Uint8Array(size), newModel)
+  stats.nTraces = old.nTraces
+  stats.traceTimeMs = old.traceTimeMs
+
+  const oldRegions = regionLayout(oldModel).regionOfBlock
+  const newRegions = regionLayout(newModel).regionOfBlock
+  const regionSource = new Int32Array(stats.regionCount).fill(-1)
+  const sliceUsed = new Uint8Array(Math.ceil(old.blockCount / sliceBlocks))
+  for (let block = 0; block < sources.length; block++) {
+    const from = sources[block]
+    if (from === -1) continue
+    if (!(from >= 0 && from < old.blockCount)) {
+      throw new RangeError(`no block ${from} in the old build`)
+    }
+    sliceUsed[Math.floor(from / sliceBlocks)] = 1
+    const region = newRegions[block]
+    if (regionSource[region] === -1) regionSource[region] = oldRegions[from]
+  }
+
+  for (let slice = 0; slice < sliceUsed.length; slice++) {
+    if (!sliceUsed[slice]) continue
+    const low = slice * sliceBlocks
+    const n = Math.min(old.blockCount, low + sliceBlocks) - low
+    const [count, earliest, latest, bins] = await Promise.all([
+      read(old.count + 4 * low, 4 * n).then(words),
+      read(old.earliestMs + 4 * low, 4 * n).then(words),
+      read(old.latestMs + 4 * low, 4 * n).then(words),
+      read(old.timeBins + TIME_BINS * low, TIME_BINS * n),
+    ])
+    for (let block = 0; block < sources.length; block++) {
+      const k = sources[block] - low
+      if (!(k >= 0 && k < n)) continue
+      stats.count[block] = count[k]
+      stats.earliestMs[block] = count[k] > 0 ? earliest[k] : NEVER
+      stats.latestMs[block] = latest[k]
+      for (let bin = 0, to = block * TIME_BINS, from = k * TIME_BINS; bin < TIME_BINS; bin++) {
+        stats.timeBins[to + bin] = bins[from + bin]
+      }
+    }
+  }
+
+  if (regionSource.some((region) => region !== -1)) {
+    const rare = words(await read(old.regionRare, 4 * old.regionCount * TIME_BINS))
+    regionSource.forEach((oldRegion, region) => {
+      // A region the old statistics lack starts empty, as in inheritStatsFrom.
+      if (oldRegion === -1 || oldRegion >= old.regionCount) return
+      const from = oldRegion * TIME_BINS
+      stats.regionRare.set(rare.subarray(from, from + TIME_BINS), region * TIME_BINS)
+    })
+  }
+  return stats
+}
+
+/** Little-endian u32s of `bytes`, a view when aligned (a fresh R2 body is). */
+function words(bytes: Uint8Array): Uint32Array {
+  const source = bytes.byteOffset % 4 === 0 ? bytes : bytes.slice()
+  return new Uint32Array(source.buffer, source.byteOffset, source.length / 4)
 }
 
 /**

@@ -6,8 +6,11 @@ import { encodeImageHeader, parseImageHeader } from '../../src/engine/dxf'
 import { writeImage } from '../../src/engine/dxf-stream'
 import {
   applyPatch,
+  carriedDataBytes,
   changedFilesBytes,
+  encodePatchFixedHeader,
   encodePatchHeader,
+  imageFixedFields,
   parsePatchHeader,
   planPatch,
   writePatch,
@@ -175,6 +178,55 @@ describe('patches between builds', () => {
     expect(changed).toBe(2 * BLOCK + (BLOCK + 1 + 3000) + 2 * (3 * BLOCK + 99) + BLOCK)
     const { patch } = await makePatch(a, b)
     expect(patch.length).toBeLessThan(changed)
+  })
+
+  it("writes the same patch header from B's fixed header alone", async () => {
+    for (const [from, to] of [
+      [a, b],
+      [b, a],
+      [a, await imageOf(a.dir, 3)],
+    ]) {
+      const headerB = parseImageHeader(to.headerBytes)
+      const plan = planPatch(from.hashes, to.hashes, headerB.order)
+      const whole = encodePatchHeader({
+        from: parseImageHeader(from.headerBytes),
+        toHeaderBytes: to.headerBytes,
+        newBlocks: plan.newBlocks,
+      })
+      const fixedA = imageFixedFields(from.headerBytes.subarray(0, 64))
+      const fixedB = imageFixedFields(to.headerBytes.subarray(0, 64))
+      expect(fixedB).toEqual({
+        blockSize: BLOCK,
+        blockCount: headerB.blockCount,
+        headerLength: headerB.headerLength,
+        headerCrc32: headerB.headerCrc32,
+      })
+      const newBlockList = new Uint8Array(Uint32Array.from(plan.newBlocks).buffer)
+      const dataLength = carriedDataBytes(to.scan.files, BLOCK, headerB.blockCount, plan.newBlocks)
+      const fixed = encodePatchFixedHeader({ from: fixedA, to: fixedB, newBlockList, dataLength })
+      const pieces = Buffer.concat([fixed, to.headerBytes, newBlockList])
+      expect(pieces.equals(Buffer.from(whole))).toBe(true)
+      expect(parsePatchHeader(pieces).dataLength).toBe(dataLength)
+    }
+  })
+
+  it('refuses fixed headers and block lists that do not fit', () => {
+    const fixedB = imageFixedFields(b.headerBytes)
+    expect(() => imageFixedFields(b.headerBytes.subarray(0, 63))).toThrow()
+    const notImage = b.headerBytes.slice(0, 64)
+    notImage[0] ^= 1
+    expect(() => imageFixedFields(notImage)).toThrow()
+    expect(() =>
+      encodePatchFixedHeader({
+        from: fixedB,
+        to: fixedB,
+        newBlockList: new Uint8Array(6),
+        dataLength: 0,
+      }),
+    ).toThrow(RangeError)
+    const count = fixedB.blockCount
+    expect(() => carriedDataBytes(b.scan.files, BLOCK, count, [count])).toThrow(RangeError)
+    expect(carriedDataBytes(b.scan.files, BLOCK, count, [])).toBe(0)
   })
 
   it('refuses to apply a patch to another image', async () => {

@@ -5,13 +5,20 @@ import {
   coverage,
   decodeStats,
   emptyStats,
+  emptyStatsIn,
+  encodedInPlace,
+  encodedStatsBytes,
   encodeStats,
   NEVER,
+  STATS_HEADER_BYTES,
+  statsLayout,
 } from '../../src/engine/block-stats'
 import { type BuildModel, buildModel } from '../../src/engine/build-model'
+import { regionLayout } from '../../src/engine/regions'
 import {
   InheritanceMatcher,
   inheritanceSources,
+  inheritEncodedStats,
   inheritStats,
   inheritStatsFrom,
 } from '../../src/engine/stats-inherit'
@@ -242,5 +249,135 @@ describe('inheritance in two phases', () => {
     expect([...matcher.finish()]).toEqual([0, 1])
     expect(() => matcher.push(hashes.subarray(0, 16))).toThrow(RangeError)
     expect(() => inheritanceSources(model, hashes, model, hashes.subarray(16))).toThrow(RangeError)
+  })
+})
+
+/** Statistics of `model` after `traces` random traces. */
+async function trained(rng: () => number, model: BuildModel, traces: number) {
+  const stats = emptyStats(model)
+  for (let i = 0; i < traces; i++) {
+    const reads = randomReads(rng, model, 30)
+    addTrace(stats, model, await parsed(model, reads), randomInt(rng, 0, 1e6))
+  }
+  return stats
+}
+
+describe('statistics in their encoded form', () => {
+  it('are built, changed and stored in place, as encodeStats would write them', async () => {
+    const rng = seededRng(21)
+    for (let round = 0; round < 15; round++) {
+      const model = randomModel(rng)
+      const size = encodedStatsBytes(model.blockCount, regionLayout(model).regionCount)
+      // Room to spare, holding rubbish from an earlier use.
+      const bytes = new Uint8Array(size + 4 * randomInt(rng, 0, 10)).fill(0xa5)
+      const inPlace = emptyStatsIn(bytes, model)
+      expect(inPlace).toEqual(emptyStats(model))
+      const reference = emptyStats(model)
+      for (let i = 0; i < 4; i++) {
+        const trace = await parsed(model, randomReads(rng, model, 20))
+        const durationMs = randomInt(rng, 0, 1e6)
+        addTrace(inPlace, model, trace, durationMs)
+        addTrace(reference, model, trace, durationMs)
+      }
+      const stored = encodedInPlace(inPlace)
+      expect(stored?.buffer).toBe(bytes.buffer)
+      expect(stored).toEqual(encodeStats(reference))
+      const layout = statsLayout(stored!.subarray(0, STATS_HEADER_BYTES))
+      expect(layout).toMatchObject({
+        blockCount: model.blockCount,
+        nTraces: 4,
+        traceTimeMs: reference.traceTimeMs,
+        totalBytes: size,
+      })
+      expect(stored![layout.timeBins]).toBe(reference.timeBins[0])
+
+      // Decoded from an aligned blob they are in place too; separate arrays are not.
+      const blob = encodeStats(reference)
+      const decoded = decodeStats(blob)
+      addTrace(decoded, model, await parsed(model, randomReads(rng, model, 5)), 7)
+      expect(encodedInPlace(decoded)?.buffer).toBe(blob.buffer)
+      expect(decodeStats(blob.slice())).toEqual(decoded)
+      expect(encodedInPlace(reference)).toBeNull()
+    }
+  })
+
+  it('refuses room that is too small or unaligned, and blobs that are not statistics', () => {
+    const model = buildModel(KIB, filesFor(KIB, [['a', 3 * KIB]]))
+    const size = encodedStatsBytes(3, regionLayout(model).regionCount)
+    expect(() => emptyStatsIn(new Uint8Array(size - 1), model)).toThrow(RangeError)
+    expect(() => emptyStatsIn(new Uint8Array(size + 4).subarray(2), model)).toThrow(RangeError)
+    expect(() => statsLayout(new Uint8Array(STATS_HEADER_BYTES))).toThrow(/magic/)
+    expect(() => statsLayout(new Uint8Array(8))).toThrow(/too short/)
+  })
+})
+
+describe('inheritance from statistics read a slice at a time', () => {
+  it('gives what inheritStatsFrom gives, whatever the slices and the room', async () => {
+    for (let seed = 1; seed <= 25; seed++) {
+      const rng = seededRng(100 + seed)
+      const oldModel = randomModel(rng)
+      const files = oldModel.files.map((file, i) => [
+        i % 4 === 1 ? `moved/${file.path}` : file.path,
+        file.size,
+      ]) as Array<[string, number]>
+      files.push(['extra.bin', randomInt(rng, 0, 5000)])
+      const newModel = buildModel(oldModel.blockSize, filesFor(oldModel.blockSize, files))
+      const content = () => randomInt(rng, 0, 60).toString(16).padStart(32, '0')
+      const oldHashes = packHashes(Array.from({ length: oldModel.blockCount }, content))
+      const newHashes = packHashes(Array.from({ length: newModel.blockCount }, content))
+      const sources = inheritanceSources(oldModel, oldHashes, newModel, newHashes)
+      const oldStats = await trained(rng, oldModel, randomInt(rng, 1, 6))
+      const expected = inheritStatsFrom(oldModel, oldStats, newModel, sources)
+
+      // Reads land at unaligned offsets of a bigger buffer, as a slice of a body may.
+      const blob = encodeStats(oldStats)
+      const reads: Array<[number, number]> = []
+      const readOld = async (offset: number, length: number) => {
+        reads.push([offset, length])
+        const copy = new Uint8Array(length + 1)
+        copy.set(blob.subarray(offset, offset + length), 1)
+        return copy.subarray(1)
+      }
+      const sliceBlocks = randomInt(rng, 1, 12)
+      const size = encodedStatsBytes(newModel.blockCount, regionLayout(newModel).regionCount)
+      const into = new Uint8Array(size + randomInt(rng, 0, 2) * 4).fill(7)
+      const stats = await inheritEncodedStats(oldModel, readOld, newModel, sources, {
+        into,
+        sliceBlocks,
+      })
+      expect(stats, `seed ${seed}`).toEqual(expected)
+      expect(encodedInPlace(stats)).toEqual(encodeStats(expected))
+      expect(stats.count.buffer).toBe(into.buffer)
+      // Besides the header and the region section, no read is longer than a slice of bins.
+      const bound = Math.max(STATS_HEADER_BYTES, 12 * sliceBlocks, 48 * oldStats.regionCount)
+      expect(reads.filter(([, length]) => length > bound)).toEqual([])
+      if (blob.length > bound) expect(reads.length).toBeGreaterThan(1)
+
+      // Too little room: the statistics get their own bytes, and come out the same.
+      const fresh = await inheritEncodedStats(oldModel, readOld, newModel, sources, {
+        into: new Uint8Array(size - 1),
+      })
+      expect(fresh).toEqual(expected)
+    }
+  })
+
+  it('refuses statistics of another build and reads that come up short', async () => {
+    const model = buildModel(KIB, filesFor(KIB, [['a', 3 * KIB]]))
+    const other = buildModel(KIB, filesFor(KIB, [['a', 2 * KIB]]))
+    const blob = encodeStats(emptyStats(model))
+    const readOld = async (offset: number, length: number) => blob.slice(offset, offset + length)
+    const sources = Int32Array.from([0, 1, 2])
+    await expect(inheritEncodedStats(other, readOld, model, sources)).rejects.toThrow(
+      /another build/,
+    )
+    await expect(inheritEncodedStats(model, readOld, model, sources.subarray(1))).rejects.toThrow(
+      RangeError,
+    )
+    const short = async (offset: number, length: number) =>
+      blob.slice(offset, offset + Math.max(STATS_HEADER_BYTES, length - 1))
+    await expect(inheritEncodedStats(model, short, model, sources)).rejects.toThrow(/bytes at/)
+    await expect(
+      inheritEncodedStats(model, readOld, model, Int32Array.from([0, 1, 3])),
+    ).rejects.toThrow(/no block 3/)
   })
 })

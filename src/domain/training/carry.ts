@@ -3,19 +3,22 @@
  * previous current build inherit their statistics. `mkraw` orders the new build's first image
  * by them; the coordinator seeds the new build's statistics with them when it becomes current.
  *
- * Memory, in two phases over one buffer: first the old build's block table (16 bytes per old
- * block) in the buffer, its hash index (6) and the sources (4 per new block), the new build's
- * table streamed; then the old statistics (24 bytes per old block) read into the same buffer,
- * the sources and the new statistics (24 per new block). Measured at 1.6 M blocks in
+ * Memory, in two phases over one buffer sized for the larger of the old build's block table
+ * (16 bytes per old block) and the new build's encoded statistics (24 bytes per new block):
+ * first the old block table in the buffer, its hash index (6 bytes per old block) and the
+ * sources (4 per new block), the new build's table streamed; then the new statistics built in
+ * their encoded form in the same buffer, from the old statistics read a slice of blocks at a
+ * time (about 6 MB), so storing them copies nothing. Measured at 1.6 M blocks in
  * docs/benchmarks.md ("Memory of patch planning and inheritance").
  */
 import { and, eq } from 'drizzle-orm'
 import { dbOf } from '../../db/client'
 import { apps, builds } from '../../db/schema'
-import { type BlockStats, decodeStats } from '../../engine/block-stats'
+import { type BlockStats, encodedStatsBytes } from '../../engine/block-stats'
 import type { BuildModel } from '../../engine/build-model'
 import { orderFromStats } from '../../engine/order'
-import { InheritanceMatcher, inheritStatsFrom } from '../../engine/stats-inherit'
+import { regionLayout } from '../../engine/regions'
+import { InheritanceMatcher, inheritEncodedStats } from '../../engine/stats-inherit'
 import type { Env } from '../../env'
 import { buildKeys, statsKey } from '../../storage/keys'
 import { parseTraining } from '../apps/training-settings'
@@ -33,28 +36,79 @@ export async function inheritedStats(
   to: { buildId: number; model: BuildModel },
 ): Promise<BlockStats | null> {
   const from = { ...app, buildId: fromBuildId }
-  const statsHead = await env.BUCKET.head(statsKey(app.orgId, app.appId, fromBuildId))
+  const statsKeyOld = statsKey(app.orgId, app.appId, fromBuildId)
+  const statsHead = await env.BUCKET.head(statsKeyOld)
   if (!statsHead || statsHead.customMetadata?.nTraces === '0') return null
   const fromModel = await modelOfBuild(env, from)
   if (!fromModel) return null
 
-  const fromBlocks = await getObject(env, buildKeys(app.orgId, app.appId, fromBuildId).blocks)
-  // TODO(#5): at 1.6 M blocks the peak is still about 124 MB live and 137 MB with garbage V8
-  // has not collected, models included; writing the new statistics straight into their
-  // encoded form and reading the old ones section by section would bring it under 128 MB.
-  // One buffer holds A's block table while matching, then A's statistics (see module comment).
-  const buffer = new Uint8Array(Math.max(fromBlocks.size, statsHead.size))
+  const statsBytes = encodedStatsBytes(to.model.blockCount, regionLayout(to.model).regionCount)
+  const { buffer, sources } = await matchBlocks(
+    env,
+    app,
+    { fromBuildId, fromModel },
+    to,
+    statsBytes,
+  )
+
+  // A fold may store the old statistics again meanwhile: every slice comes from one version.
+  for (let attempt = 1; ; attempt++) {
+    const etag = attempt === 1 ? statsHead.etag : (await env.BUCKET.head(statsKeyOld))?.etag
+    if (etag === undefined) return null
+    try {
+      const readOld = (offset: number, length: number) =>
+        rangeOf(env, statsKeyOld, etag, offset, length)
+      const stats = await inheritEncodedStats(fromModel, readOld, to.model, sources, {
+        into: buffer,
+      })
+      return stats.nTraces === 0 ? null : stats
+    } catch (error) {
+      if (!(error instanceof StatsChanged) || attempt === 3) throw error
+    }
+  }
+}
+
+/**
+ * Phase one: the sources of the new build's blocks, and the buffer that held the old block
+ * table, at least `minBytes` long. Its own function so that the hash index is garbage once
+ * it returns.
+ */
+async function matchBlocks(
+  env: Env,
+  app: { orgId: string; appId: string },
+  from: { fromBuildId: number; fromModel: BuildModel },
+  to: { buildId: number; model: BuildModel },
+  minBytes: number,
+): Promise<{ buffer: Uint8Array; sources: Int32Array }> {
+  const fromBlocks = await getObject(env, buildKeys(app.orgId, app.appId, from.fromBuildId).blocks)
+  const buffer = new Uint8Array(Math.max(fromBlocks.size, minBytes))
   const fromHashes = await readBody(fromBlocks, buffer)
-  const matcher = new InheritanceMatcher(fromModel, fromHashes, to.model)
+  const matcher = new InheritanceMatcher(from.fromModel, fromHashes, to.model)
   const toBlocks = await getObject(env, buildKeys(app.orgId, app.appId, to.buildId).blocks)
   await eachChunk(toBlocks, (chunk) => matcher.push(chunk))
-  const sources = matcher.finish()
+  return { buffer, sources: matcher.finish() }
+}
 
-  const statsObject = await env.BUCKET.get(statsKey(app.orgId, app.appId, fromBuildId))
-  if (!statsObject) return null
-  const stats = decodeStats(await readBody(statsObject, buffer))
-  if (stats.nTraces === 0) return null
-  return inheritStatsFrom(fromModel, stats, to.model, sources)
+/** The old statistics changed between two reads of one inheritance. */
+class StatsChanged extends Error {
+  override name = 'StatsChanged'
+}
+
+async function rangeOf(
+  env: Env,
+  key: string,
+  etag: string,
+  offset: number,
+  length: number,
+): Promise<Uint8Array> {
+  if (length === 0) return new Uint8Array(0)
+  const object = await env.BUCKET.get(key, {
+    range: { offset, length },
+    onlyIf: { etagMatches: etag },
+  })
+  if (!object) throw new StatsChanged(`${key} is gone`)
+  if (!('body' in object)) throw new StatsChanged(`${key} changed while read`)
+  return new Uint8Array(await object.arrayBuffer())
 }
 
 async function getObject(env: Env, key: string): Promise<R2ObjectBody> {

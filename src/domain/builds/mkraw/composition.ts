@@ -1,15 +1,28 @@
 /**
- * An image or a patch as mkraw writes it: a header (computed once and kept in a work object)
- * followed by blocks of the build's tar in a listed order. A step reads any byte range of such
- * an object from R2 without ever holding the whole: header bytes by range from the work object,
- * block bytes by range from the tar, neighbouring tar ranges fetched together.
+ * An image or a patch as mkraw writes it: a header (computed once and kept in a work object, or
+ * in several objects one after the other) followed by blocks of the build's tar in a listed
+ * order. A step reads any byte range of such an object from R2 without ever holding the whole:
+ * header bytes by range from the objects holding them, block bytes by range from the tar,
+ * neighbouring tar ranges fetched together.
  */
 import { type BlockGeometry, decodeBlockList, decodeGeometry } from './block-geometry'
+
+/** Bytes `0 .. bytes - 1` of object `key`, as one piece of a header. */
+export interface HeaderPart {
+  key: string
+  bytes: number
+}
 
 /** What a composed object is made of; small, so it rides in the task cursor. */
 export interface Composition {
   headerKey: string
+  /** Bytes of the whole header. */
   headerBytes: number
+  /**
+   * When set, the header is these pieces one after the other (a patch: its fixed header, the
+   * target image's header, its block list), `headerBytes` in all; else `headerKey` holds it.
+   */
+  headerParts?: HeaderPart[]
   /** Block indices in object order (u32 little-endian). */
   listKey: string
   tarKey: string
@@ -67,7 +80,11 @@ export class CompositionReader {
       offset += geometry.length[list[i]]
     }
     starts[list.length] = offset
-    if (spec.headerBytes + offset !== spec.totalBytes) {
+    const partBytes = spec.headerParts?.reduce((sum, part) => sum + part.bytes, 0)
+    if (
+      spec.headerBytes + offset !== spec.totalBytes ||
+      (partBytes !== undefined && partBytes !== spec.headerBytes)
+    ) {
       throw new Error(`composition of ${spec.headerKey} does not add up to ${spec.totalBytes}`)
     }
     return new CompositionReader(bucket, spec, geometry, list, starts)
@@ -80,17 +97,35 @@ export class CompositionReader {
       throw new RangeError(`range ${start}..${end} is outside ${totalBytes} bytes`)
     }
     const out = new Uint8Array(end - start)
-    if (start < headerBytes) {
-      const length = Math.min(end, headerBytes) - start
-      this.reads++
-      out.set(await getBytes(this.bucket, this.spec.headerKey, { offset: start, length }), 0)
-    }
+    if (start < headerBytes) await this.readHeader(start, Math.min(end, headerBytes), out)
     const dataStart = Math.max(start, headerBytes) - headerBytes
     const dataEnd = end - headerBytes
     if (dataEnd > dataStart) {
       await this.readPieces(this.piecesOf(dataStart, dataEnd, dataStart + headerBytes - start), out)
     }
     return out
+  }
+
+  /** Header bytes `start .. end - 1` into the start of `out`, from the objects holding them. */
+  private async readHeader(start: number, end: number, out: Uint8Array) {
+    const parts = this.spec.headerParts ?? [
+      { key: this.spec.headerKey, bytes: this.spec.headerBytes },
+    ]
+    let partStart = 0
+    for (const part of parts) {
+      const from = Math.max(start, partStart)
+      const to = Math.min(end, partStart + part.bytes)
+      if (to > from) {
+        this.reads++
+        const bytes = await getBytes(this.bucket, part.key, {
+          offset: from - partStart,
+          length: to - from,
+        })
+        if (bytes.length !== to - from) throw new Error(`object ${part.key} is too short`)
+        out.set(bytes, from - start)
+      }
+      partStart += part.bytes
+    }
   }
 
   /** The tar ranges holding block data `from .. to - 1`, written to `out` from `at`. */

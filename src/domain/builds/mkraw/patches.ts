@@ -3,17 +3,30 @@
  * image to the new one (the new build's blocks whose content the old build lacks, plus the new
  * image header), its size, and the size of the files that changed, as a `patches` row. A patch
  * that would be as large as the new image or larger is not made.
+ *
+ * Planning holds both block tables (16 bytes per block each), the new image's block map (4),
+ * what `planPatch` builds, and both file tables; of the images' headers it reads only their
+ * 64-byte fixed headers. The patch's header is never assembled: it is written as a composition
+ * of its fixed header, the new image's header object and the block list. Measured at 1.6 M
+ * blocks in docs/benchmarks.md ("Memory of patch planning and inheritance").
  */
 import { and, asc, desc, eq, ne } from 'drizzle-orm'
 import { dbOf } from '../../../db/client'
 import { builds, patches } from '../../../db/schema'
-import { imageHeaderLength, parseImageHeader } from '../../../engine/dxf'
-import { changedFilesBytes, encodePatchHeader, planPatch } from '../../../engine/patch'
+import { IMAGE_FIXED_HEADER_BYTES } from '../../../engine/dxf'
+import {
+  carriedDataBytes,
+  changedFilesBytes,
+  encodePatchFixedHeader,
+  imageFixedFields,
+  PATCH_FIXED_HEADER_BYTES,
+  planPatch,
+} from '../../../engine/patch'
 import type { Env } from '../../../env'
 import { buildKeys, imageKeys, patchKey } from '../../../storage/keys'
 import { newId } from '../../auth/secrets'
 import type { BuildJob } from '../build-job'
-import { decodeBlockList, encodeBlockList } from './block-geometry'
+import { encodeBlockList } from './block-geometry'
 import type { Composition } from './composition'
 import { loadBytes, loadFiles } from './image'
 import { type CompositionWrite, planWrite } from './write-composition'
@@ -46,6 +59,12 @@ async function getRange(bucket: R2Bucket, key: string, length: number): Promise<
   const object = await bucket.get(key, { range: { offset: 0, length } })
   if (!object) throw new Error(`object ${key} is missing`)
   return new Uint8Array(await object.arrayBuffer())
+}
+
+/** A stored block list (u32 little-endian) as numbers, a view of the bytes when aligned. */
+function blockListOf(bytes: Uint8Array): Uint32Array {
+  const aligned = bytes.byteOffset % 4 === 0 ? bytes : bytes.slice()
+  return new Uint32Array(aligned.buffer, aligned.byteOffset, aligned.length / 4)
 }
 
 /** What planning a patch found: a patch to write, or why there is none. */
@@ -95,40 +114,39 @@ export async function preparePatch(
   const fromImage = imageKeys(target.orgId, target.appId, from.dxfName).image
   const head = await bucket.head(fromImage)
   if (!head) return { kind: 'gone' }
-  const fixed = await getRange(bucket, fromImage, Math.min(head.size, 64))
-  const fromHeader = parseImageHeader(await getRange(bucket, fromImage, imageHeaderLength(fixed)))
+  // A patch names its base by the base image's header CRC and block count, both in the first
+  // 64 bytes; of the new image it copies the header, so its fixed header is all it reads.
+  const base = imageFixedFields(await getRange(bucket, fromImage, IMAGE_FIXED_HEADER_BYTES))
+  const to = imageFixedFields(await getRange(bucket, image.headerKey, IMAGE_FIXED_HEADER_BYTES))
+  if (to.blockCount !== image.blockCount) {
+    throw new Error(`image header ${image.headerKey} is not of ${image.blockCount} blocks`)
+  }
 
   const fromHashes = await loadBytes(bucket, fromKeys.blocks)
   const toHashes = await loadBytes(bucket, toKeys.blocks)
-  const order = decodeBlockList(await loadBytes(bucket, image.listKey))
-  const plan = planPatch(fromHashes, toHashes, order)
-  const toHeaderBytes = await loadBytes(bucket, image.headerKey)
-  const header = encodePatchHeader({
-    from: fromHeader,
-    toHeaderBytes,
-    newBlocks: plan.newBlocks,
-  })
-
+  const plan = planPatch(fromHashes, toHashes, blockListOf(await loadBytes(bucket, image.listKey)))
+  const newBlockList = encodeBlockList(plan.newBlocks)
   const toFiles = await loadFiles(bucket, toKeys.files)
-  const lengths = new Uint32Array(image.blockCount)
-  for (const file of toFiles) {
-    for (let k = 0; k < file.blockCount; k++) {
-      lengths[file.firstBlock + k] = Math.min(image.blockSize, file.size - k * image.blockSize)
-    }
-  }
-  const dataBytes = plan.newBlocks.reduce((sum, block) => sum + lengths[block], 0)
-  const sizeBytes = header.length + dataBytes
+  const dataBytes = carriedDataBytes(toFiles, image.blockSize, image.blockCount, plan.newBlocks)
+  const headerBytes = PATCH_FIXED_HEADER_BYTES + to.headerLength + newBlockList.length
+  const sizeBytes = headerBytes + dataBytes
   if (sizeBytes >= image.totalBytes) return { kind: 'useless', sizeBytes }
 
-  await bucket.put(target.scratch.header(fromBuildId), header)
-  await bucket.put(target.scratch.list(fromBuildId), encodeBlockList(plan.newBlocks))
+  const fixed = encodePatchFixedHeader({ from: base, to, newBlockList, dataLength: dataBytes })
+  await bucket.put(target.scratch.header(fromBuildId), fixed)
+  await bucket.put(target.scratch.list(fromBuildId), newBlockList)
   const fromFiles = await loadFiles(bucket, fromKeys.files)
   const changed = changedFilesBytes(fromFiles, toFiles, fromHashes, toHashes)
 
   const spec: Composition = {
     ...image,
     headerKey: target.scratch.header(fromBuildId),
-    headerBytes: header.length,
+    headerBytes,
+    headerParts: [
+      { key: target.scratch.header(fromBuildId), bytes: fixed.length },
+      { key: image.headerKey, bytes: to.headerLength },
+      { key: target.scratch.list(fromBuildId), bytes: newBlockList.length },
+    ],
     listKey: target.scratch.list(fromBuildId),
     totalBytes: sizeBytes,
   }
