@@ -4,507 +4,66 @@
  * mixed sizes filled with seeded pseudo-random bytes, packs it with `rockit build pack`, starts
  * a fresh instance (own port, own state folder under the work folder), uploads the tar with
  * `uploadBuild` and follows the `mkraw` and `deploy` tasks, while it samples the memory of the
- * processes `wrangler dev` runs every 200 ms. It prints upload and mkraw throughput, the
- * end-to-end time and the peak memory per size, so the sizes can be compared.
+ * processes `wrangler dev` runs every 200 ms and the Worker's own heap through the runtime's
+ * inspector every second (after a full collection every 10 s). With `--control` it then feeds
+ * the same tar to a control Worker that only moves bytes through R2 (`bench/import-control/`).
+ * It prints upload and mkraw throughput, the end-to-end time and the memory per size and phase.
  *
  * Options: --sizes 256M,1G,4G, --seed N (1), --block-size N (65536), --port N,
- * --work-dir <dir>, --timeout-min N (90 per size), --stall-min N (10), --keep, --json <file>.
+ * --work-dir <dir>, --timeout-min N (90 per size), --stall-min N (10), --control, --keep,
+ * --json <file>. The parts live in scripts/bench/import-*.ts.
  */
 import { spawnSync } from 'node:child_process'
-import { createCipheriv, createHash } from 'node:crypto'
-import { createReadStream } from 'node:fs'
-import {
-  mkdir,
-  mkdtemp,
-  open,
-  readdir,
-  readFile,
-  rm,
-  stat,
-  statfs,
-  writeFile,
-} from 'node:fs/promises'
+import { mkdir, mkdtemp, rm, stat, statfs, writeFile } from 'node:fs/promises'
 import { cpus, loadavg, tmpdir } from 'node:os'
-import { dirname, join, resolve } from 'node:path'
+import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
-import { ApiCallError, type ApiClient } from '../cli/api-client'
 import { packBuild } from '../cli/commands/build-pack'
 import { uploadBuild } from '../cli/commands/build-upload'
-import { describeFailure, getTask, type TaskView } from '../cli/commands/task-wait'
+import { describeFailure } from '../cli/commands/task-wait'
 import { formatBytes } from '../cli/progress'
+import {
+  GiB,
+  MiB,
+  parseSize,
+  planBuildFiles,
+  sha256OfFile,
+  sizeLabel,
+  writeBuildFolder,
+} from './bench/import-build'
+import { type ControlRun, runControl } from './bench/import-control'
+import {
+  findInspectorPort,
+  type HeapReading,
+  type IsolatePhase,
+  type IsolateSampler,
+  type SimulatorHeaps,
+  sampleIsolateHeap,
+  sampleSimulatorHeaps,
+} from './bench/import-isolate'
+import {
+  type MemorySample,
+  type MemorySampler,
+  type PhasePeak,
+  type ProcessMemory,
+  type RuntimeWaits,
+  runtimeWaits,
+  sampleMemory,
+  serviceProcesses,
+} from './bench/import-memory'
+import { formatImportTables } from './bench/import-report'
+import {
+  followMkraw,
+  type PollStats,
+  recentRuntimeCpu,
+  TaskStalled,
+  watchTask,
+} from './bench/import-tasks'
 import { freePort, type LocalService, setUpApp, startLocalService } from './demo'
 
+export { parseSize, planBuildFiles, writeBuildFolder } from './bench/import-build'
+
 const root = resolve(import.meta.dirname, '..')
-const MiB = 2 ** 20
-const GiB = 2 ** 30
-
-/** `256M`, `1G`, `1.5G`, `65536` -> bytes (binary units). */
-export function parseSize(text: string): number {
-  const match = /^(\d+(?:\.\d+)?)([KMG]?)i?B?$/i.exec(text.trim())
-  if (!match) throw new Error(`${text} is not a size (like 256M or 4G)`)
-  const unit = { '': 1, K: 1024, M: MiB, G: GiB }[match[2].toUpperCase() as '' | 'K' | 'M' | 'G']
-  return Math.round(Number(match[1]) * unit)
-}
-
-/** `268435456` -> `256M`, for folder names and table rows. */
-function sizeLabel(bytes: number): string {
-  if (bytes % GiB === 0) return `${bytes / GiB}G`
-  if (bytes % MiB === 0) return `${bytes / MiB}M`
-  return String(bytes)
-}
-
-/**
- * A deterministic byte stream: AES-256-CTR over zeros, keyed by the seed and a label. Fast
- * (native), incompressible, and the same on every machine.
- */
-function seededStream(seed: number, label: string) {
-  const key = createHash('sha256').update(`rockit-bench-import/${seed}/${label}`).digest()
-  const cipher = createCipheriv('aes-256-ctr', key, Buffer.alloc(16))
-  return (length: number) => cipher.update(Buffer.alloc(length))
-}
-
-/** A seeded source of numbers in [0, 1). */
-function seededRandom(seed: number, label: string): () => number {
-  const bytes = seededStream(seed, label)
-  return () => bytes(4).readUInt32LE(0) / 2 ** 32
-}
-
-/** A size between `low` and `high`, uniform in its logarithm (many small, few large). */
-function logUniform(random: () => number, low: number, high: number): number {
-  return Math.round(Math.exp(Math.log(low) + random() * (Math.log(high) - Math.log(low))))
-}
-
-/** One file of a generated build. */
-export interface PlannedFile {
-  path: string
-  size: number
-}
-
-const smallFolders = ['scripts', 'config', 'shaders', 'locale', 'ui', 'maps/meta']
-const smallKinds = ['lua', 'json', 'glsl', 'txt', 'xml', 'bin']
-const mediumFolders = ['textures', 'audio', 'models', 'bin']
-const mediumKinds = ['dds', 'ogg', 'mesh', 'so']
-
-/**
- * The files of a game-like build with `dataBytes` of file data: about 70% in packs of 64 to
- * 448 MiB, 24% in files of 512 KiB to 24 MiB, the rest in small files of 64 B to 256 KiB (a
- * few thousand per GiB). The same seed and size give the same plan.
- */
-export function planBuildFiles(dataBytes: number, seed: number): PlannedFile[] {
-  const random = seededRandom(seed, `plan/${dataBytes}`)
-  const files: PlannedFile[] = []
-  let packBudget = Math.floor(dataBytes * 0.7)
-  let mediumBudget = Math.floor(dataBytes * 0.24)
-  let smallBudget = dataBytes - packBudget - mediumBudget
-
-  for (let index = 0; packBudget > 0; index++) {
-    let size = Math.min(logUniform(random, 96 * MiB, 448 * MiB), packBudget)
-    if (packBudget - size < 64 * MiB) size = packBudget
-    files.push({ path: `data/packs/pack-${String(index).padStart(3, '0')}.pak`, size })
-    packBudget -= size
-  }
-  for (let index = 0; mediumBudget > 0; index++) {
-    const kind = Math.floor(random() * mediumFolders.length)
-    const size = Math.min(logUniform(random, 512 * 1024, 24 * MiB), mediumBudget)
-    const name = `${mediumFolders[kind]}/set-${index % 16}/asset-${index}.${mediumKinds[kind]}`
-    files.push({ path: name, size })
-    mediumBudget -= size
-  }
-  for (let index = 0; smallBudget > 0; index++) {
-    const kind = Math.floor(random() * smallFolders.length)
-    const size = Math.min(logUniform(random, 64, 256 * 1024), smallBudget)
-    const name = `${smallFolders[kind]}/group-${index % 32}/item-${index}.${smallKinds[kind]}`
-    files.push({ path: name, size })
-    smallBudget -= size
-  }
-  return files
-}
-
-/** Writes the planned files under `dir`, each with its own seeded bytes. */
-export async function writeBuildFolder(dir: string, files: PlannedFile[], seed: number) {
-  const chunk = 8 * MiB
-  for (const file of files) {
-    const target = join(dir, file.path)
-    await mkdir(dirname(target), { recursive: true })
-    const bytes = seededStream(seed, file.path)
-    const handle = await open(target, 'w')
-    try {
-      for (let left = file.size; left > 0; left -= chunk) {
-        await handle.write(bytes(Math.min(chunk, left)))
-      }
-    } finally {
-      await handle.close()
-    }
-  }
-}
-
-async function sha256OfFile(path: string): Promise<string> {
-  const hash = createHash('sha256')
-  for await (const piece of createReadStream(path, { highWaterMark: 4 * MiB })) hash.update(piece)
-  return hash.digest('hex')
-}
-
-/** A process of the local service whose memory is sampled. */
-export interface ServiceProcess {
-  role: 'runtime' | 'proxy' | 'wrangler'
-  pid: number
-}
-
-async function processTable(): Promise<Array<{ pid: number; ppid: number; args: string[] }>> {
-  const table = []
-  for (const name of await readdir('/proc')) {
-    if (!/^\d+$/.test(name)) continue
-    try {
-      const statText = await readFile(`/proc/${name}/stat`, 'utf8')
-      const ppid = Number(statText.slice(statText.lastIndexOf(')') + 2).split(' ')[1])
-      const args = (await readFile(`/proc/${name}/cmdline`, 'utf8')).split('\0')
-      table.push({ pid: Number(name), ppid, args })
-    } catch {
-      // the process ended while the table was read
-    }
-  }
-  return table
-}
-
-/**
- * The processes of the `wrangler dev` serving `port`: wrangler itself (node), the workerd
- * that runs the Worker with its D1, R2, Queues and Durable Objects (`runtime`), and the
- * workerd of wrangler's proxy that listens on the port and forwards to it (`proxy`).
- */
-export async function serviceProcesses(port: number): Promise<ServiceProcess[]> {
-  const table = await processTable()
-  const wrangler = table.find(
-    (entry) =>
-      entry.args.some((arg) => arg.endsWith('wrangler-dist/cli.js')) &&
-      entry.args.includes(String(port)),
-  )
-  if (!wrangler) throw new Error(`no wrangler dev process serves port ${port}`)
-  const found: ServiceProcess[] = [{ role: 'wrangler', pid: wrangler.pid }]
-  for (const entry of table) {
-    if (entry.ppid !== wrangler.pid || !entry.args[0]?.endsWith('/workerd')) continue
-    const proxy = entry.args.some((arg) => arg.includes(`entry=127.0.0.1:${port}`))
-    found.push({ role: proxy ? 'proxy' : 'runtime', pid: entry.pid })
-  }
-  if (!found.some((proc) => proc.role === 'runtime')) {
-    throw new Error(`no workerd runtime under wrangler (pid ${wrangler.pid}) on port ${port}`)
-  }
-  return found
-}
-
-/** A process's memory (bytes, from `/proc/<pid>/status`), CPU time and state. */
-export interface ProcessMemory {
-  /** VmRSS: resident now. */
-  rss: number
-  /** VmHWM: the largest VmRSS since the process started. */
-  hwm: number
-  /** RssAnon: heap and other private memory (what a leak or a buffered body grows). */
-  anon: number
-  /** RssFile: resident pages of mapped files (SQLite and blob files of the local storage). */
-  file: number
-  /** CPU time used so far (user + system), seconds. */
-  cpuSec: number
-  /** State of the main thread: R running, S sleeping, D waiting for the disk. */
-  state: string
-  /** Where in the kernel the main thread waits, when it waits (`/proc/<pid>/wchan`). */
-  wchan: string
-}
-
-/** Ticks per second of the CPU times in `/proc/<pid>/stat` (USER_HZ, 100 on Linux). */
-const CLOCK_TICKS = 100
-
-/** The memory of a process; undefined once it has ended. */
-async function memoryOf(pid: number): Promise<ProcessMemory | undefined> {
-  const text = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => undefined)
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined)
-  if (text === undefined || stat === undefined) return undefined
-  // Fields after the command's closing parenthesis: utime and stime are the 12th and 13th.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  const cpuSec = (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS
-  const wchan = await readFile(`/proc/${pid}/wchan`, 'utf8').catch(() => '')
-  const field = (name: string) =>
-    Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? 0) * 1024
-  return {
-    rss: field('VmRSS'),
-    hwm: field('VmHWM'),
-    anon: field('RssAnon'),
-    file: field('RssFile'),
-    cpuSec,
-    state: fields[0],
-    wchan: wchan === '0' ? '' : wchan,
-  }
-}
-
-/** Bytes the kernel holds for writing to disk (`Dirty`) and is writing now (`Writeback`). */
-async function pendingWrites(): Promise<{ dirty: number; writeback: number }> {
-  const text = await readFile('/proc/meminfo', 'utf8')
-  const field = (name: string) =>
-    Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? 0) * 1024
-  return { dirty: field('Dirty'), writeback: field('Writeback') }
-}
-
-/** One memory sample: seconds since the sampler started, the phase, memory per role. */
-export interface MemorySample {
-  t: number
-  phase: string
-  memory: Partial<Record<ServiceProcess['role'], Omit<ProcessMemory, 'hwm'>>>
-  /** The machine's pending disk writes, bytes. */
-  dirty: number
-  writeback: number
-}
-
-/** The largest VmRSS and RssAnon seen in one phase. */
-export interface PhasePeak {
-  rss: number
-  anon: number
-}
-
-/** Samples the memory of the service's processes until stopped. */
-export interface MemorySampler {
-  phase: string
-  samples: MemorySample[]
-  /** Peaks per role and phase. */
-  peaks: Record<string, Record<string, PhasePeak>>
-  /** CPU seconds per role and phase (between samples, counted to the later sample's phase). */
-  cpu: Record<string, Record<string, number>>
-  /** Processes that vanished during the run (a restart or a crash). */
-  lost: string[]
-  /** Stops sampling and answers each role's memory at the end (VmHWM: its lifetime peak). */
-  stop(): Promise<Record<string, ProcessMemory>>
-}
-
-/** Starts sampling `/proc/<pid>/status` of each process every `intervalMs`. */
-export function sampleMemory(processes: ServiceProcess[], intervalMs = 200): MemorySampler {
-  const started = Date.now()
-  let running = true
-  const sampler: MemorySampler = {
-    phase: 'idle',
-    samples: [],
-    peaks: {},
-    cpu: {},
-    lost: [],
-    async stop() {
-      running = false
-      await loop
-      const last: Record<string, ProcessMemory> = {}
-      for (const proc of processes) {
-        const memory = await memoryOf(proc.pid)
-        if (memory) last[proc.role] = memory
-      }
-      return last
-    },
-  }
-  const gone = new Set<number>()
-  const cpuBefore = new Map<number, number>()
-  const take = async () => {
-    const t = (Date.now() - started) / 1000
-    const sample: MemorySample = { t, phase: sampler.phase, memory: {}, ...(await pendingWrites()) }
-    for (const proc of processes) {
-      const memory = await memoryOf(proc.pid)
-      if (!memory) {
-        if (!gone.has(proc.pid)) {
-          gone.add(proc.pid)
-          sampler.lost.push(`${proc.role} pid ${proc.pid} ended at ${t} s`)
-        }
-        continue
-      }
-      const { hwm: _, ...now } = memory
-      sample.memory[proc.role] = now
-      sampler.cpu[proc.role] ??= {}
-      const used = memory.cpuSec - (cpuBefore.get(proc.pid) ?? memory.cpuSec)
-      sampler.cpu[proc.role][sampler.phase] = (sampler.cpu[proc.role][sampler.phase] ?? 0) + used
-      cpuBefore.set(proc.pid, memory.cpuSec)
-      sampler.peaks[proc.role] ??= {}
-      const peak = sampler.peaks[proc.role][sampler.phase] ?? { rss: 0, anon: 0 }
-      sampler.peaks[proc.role][sampler.phase] = {
-        rss: Math.max(peak.rss, memory.rss),
-        anon: Math.max(peak.anon, memory.anon),
-      }
-    }
-    sampler.samples.push(sample)
-  }
-  const loop = (async () => {
-    while (running) {
-      const next = Date.now() + intervalMs
-      await take()
-      await new Promise((done) => setTimeout(done, Math.max(0, next - Date.now())))
-    }
-  })()
-  return sampler
-}
-
-/** How long the runtime waited for the disk or did nothing while the build was imported. */
-export interface RuntimeWaits {
-  /** Seconds its main thread was seen in state D (uninterruptible, mostly disk I/O). */
-  diskWaitSec: number
-  /** The longest unbroken stretch in state D, seconds. */
-  longestDiskWaitSec: number
-  /** Kernel functions it waited in while in state D, with how many samples each. */
-  wchans: Record<string, number>
-  /** The longest stretch without one tick of CPU time, seconds. */
-  longestIdleSec: number
-  /** The most the machine held for writing to disk at once (Dirty + Writeback), bytes. */
-  maxPendingWrites: number
-}
-
-const BUSY_PHASES = new Set(['upload', 'scan', 'image', 'finish', 'deploy'])
-
-/** Sums up {@link RuntimeWaits} from the samples of the phases that work on the build. */
-export function runtimeWaits(samples: MemorySample[]): RuntimeWaits {
-  const waits: RuntimeWaits = {
-    diskWaitSec: 0,
-    longestDiskWaitSec: 0,
-    wchans: {},
-    longestIdleSec: 0,
-    maxPendingWrites: 0,
-  }
-  let waitStart: number | undefined
-  let idleStart: number | undefined
-  let lastCpu: number | undefined
-  let previous: number | undefined
-  for (const sample of samples) {
-    const runtime = sample.memory.runtime
-    if (!BUSY_PHASES.has(sample.phase) || !runtime) {
-      waitStart = idleStart = lastCpu = previous = undefined
-      continue
-    }
-    const step = previous === undefined ? 0 : sample.t - previous
-    previous = sample.t
-    waits.maxPendingWrites = Math.max(waits.maxPendingWrites, sample.dirty + sample.writeback)
-    if (runtime.state === 'D') {
-      waits.diskWaitSec += step
-      waitStart ??= sample.t
-      waits.longestDiskWaitSec = Math.max(waits.longestDiskWaitSec, sample.t - waitStart)
-      const where = runtime.wchan || 'unknown'
-      waits.wchans[where] = (waits.wchans[where] ?? 0) + 1
-    } else {
-      waitStart = undefined
-    }
-    if (lastCpu !== undefined && runtime.cpuSec === lastCpu) {
-      idleStart ??= sample.t - step
-      waits.longestIdleSec = Math.max(waits.longestIdleSec, sample.t - idleStart)
-    } else {
-      idleStart = undefined
-    }
-    lastCpu = runtime.cpuSec
-  }
-  return waits
-}
-
-/** A task with the times the API shows. */
-type TimedTask = TaskView & { created: string; started: string | null; ended: string | null }
-
-/** How the API answered the polls of a task: the longest wait for one answer. */
-export interface PollStats {
-  polls: number
-  /** Polls that got no answer (the client's 300 s header timeout, or a refused connection). */
-  unanswered: number
-  longestSec: number
-}
-
-/** A task that stopped moving: no new progress for the stall limit. */
-export class TaskStalled extends Error {
-  override name = 'TaskStalled'
-}
-
-/**
- * Polls a task every 250 ms until it ends, calling `onView` with each view. A poll the
- * service does not answer is counted and tried again: a step that keeps the runtime busy
- * delays every request (workerd runs the Worker on one thread). Throws {@link TaskStalled}
- * when the task's progress has not moved for `stallMs`, and gives up after `timeoutMs`.
- */
-async function watchTask(
-  client: ApiClient,
-  taskName: string,
-  opts: {
-    timeoutMs: number
-    stallMs: number
-    stats: PollStats
-    onView?: (task: TimedTask) => void
-  },
-): Promise<TimedTask> {
-  const deadline = Date.now() + opts.timeoutMs
-  let last: TimedTask | undefined
-  let moved = Date.now()
-  let seen = ''
-  for (;;) {
-    const asked = Date.now()
-    try {
-      last = (await getTask(client, taskName)) as TimedTask
-      opts.onView?.(last)
-    } catch (error) {
-      if (!(error instanceof ApiCallError) || error.status !== 0) throw error
-      opts.stats.unanswered++
-    }
-    opts.stats.polls++
-    opts.stats.longestSec = Math.max(opts.stats.longestSec, (Date.now() - asked) / 1000)
-    if (last && last.state !== 'submitted' && last.state !== 'running') return last
-    const now = `${last?.state} ${last?.progress}`
-    if (now !== seen) {
-      seen = now
-      moved = Date.now()
-    }
-    const where = `${taskName} is ${last?.state ?? 'unknown'} at progress ${last?.progress ?? '?'}`
-    if (Date.now() - moved > opts.stallMs) {
-      throw new TaskStalled(
-        `${where} and has not moved for ${Math.round((Date.now() - moved) / 1000)} s ` +
-          `(${opts.stats.unanswered} polls unanswered, longest wait ${opts.stats.longestSec} s)`,
-      )
-    }
-    if (Date.now() > deadline) throw new Error(`${where} after ${opts.timeoutMs / 1000} s`)
-    await new Promise((done) => setTimeout(done, 250))
-  }
-}
-
-/** CPU seconds the runtime used in the last `seconds` of samples: is it working or idle? */
-function recentRuntimeCpu(samples: MemorySample[], seconds: number): number | undefined {
-  const end = samples.at(-1)
-  const from = end && samples.find((sample) => sample.t >= end.t - seconds)
-  const last = end?.memory.runtime?.cpuSec
-  const first = from?.memory.runtime?.cpuSec
-  return last === undefined || first === undefined ? undefined : last - first
-}
-
-/** When mkraw's progress passed the end of the scan (0.4) and of the image (0.8), epoch ms. */
-interface MkrawMarks {
-  scanEnd?: number
-  imageEnd?: number
-}
-
-/**
- * Follows the mkraw task to its end, naming its phase in the sampler (scan, image, finish)
- * from its progress: the scan is 0 to 0.4, the image 0.4 to 0.8 (docs/builds.md).
- */
-async function followMkraw(
-  client: ApiClient,
-  taskName: string,
-  opts: {
-    sampler: MemorySampler
-    stats: PollStats
-    timeoutMs: number
-    stallMs: number
-    log: (line: string) => void
-  },
-): Promise<{ task: TimedTask; marks: MkrawMarks }> {
-  const marks: MkrawMarks = {}
-  let told = -1
-  const task = await watchTask(client, taskName, {
-    timeoutMs: opts.timeoutMs,
-    stallMs: opts.stallMs,
-    stats: opts.stats,
-    onView(view) {
-      if (view.progress >= 0.4 && marks.scanEnd === undefined) marks.scanEnd = Date.now()
-      if (view.progress >= 0.8 && marks.imageEnd === undefined) marks.imageEnd = Date.now()
-      opts.sampler.phase =
-        marks.imageEnd !== undefined ? 'finish' : marks.scanEnd !== undefined ? 'image' : 'scan'
-      const tenth = Math.floor(view.progress * 10)
-      if (tenth !== told) {
-        opts.log(`bench:   mkraw ${view.state} ${Math.round(view.progress * 100)}%`)
-        told = tenth
-      }
-    },
-  })
-  return { task, marks }
-}
 
 /** Bytes used under a folder (what `du -sb` says), 0 when it is gone. */
 function diskUse(dir: string): number {
@@ -552,6 +111,22 @@ export interface ImportRun {
   polls: PollStats
   stateBytes: number
   samples: MemorySample[]
+  /**
+   * The Worker's own isolate through the runtime's inspector: heap and array buffers per phase,
+   * the calls it did not answer in time, and why the last one failed.
+   */
+  isolate?: {
+    target?: string
+    sessions: number
+    phases: Record<string, IsolatePhase>
+    readings: HeapReading[]
+    unanswered: number
+    lastError?: string
+  }
+  /** Miniflare's simulators (every other isolate) summed: peak per phase, largest each. */
+  simulators?: { peaks: Record<string, number>; largest: Record<string, number> }
+  /** The control Worker fed the same tar (with `--control`). */
+  control?: ControlRun
   error?: string
   /** The machine's 1-minute load average when the import started and when it ended. */
   load: { before: number; after?: number }
@@ -571,6 +146,8 @@ export interface ImportBenchOptions {
   timeoutMs?: number
   /** How long a task may show no progress before it counts as stalled. */
   stallMs?: number
+  /** Also run the control Worker on each tar. */
+  control?: boolean
   log?: (line: string) => void
 }
 
@@ -580,7 +157,10 @@ export interface ImportBenchOptions {
  */
 async function runOneImport(
   dataBytes: number,
-  opts: Required<Omit<ImportBenchOptions, 'sizes' | 'port'>> & { port?: number },
+  opts: Required<Omit<ImportBenchOptions, 'sizes' | 'port' | 'control'>> & {
+    port?: number
+    control?: boolean
+  },
 ): Promise<ImportRun> {
   const { log } = opts
   const label = sizeLabel(dataBytes)
@@ -632,6 +212,8 @@ async function runOneImport(
   }
   let service: LocalService | undefined
   let sampler: MemorySampler | undefined
+  let heap: IsolateSampler | undefined
+  let simulators: SimulatorHeaps | undefined
   let stage = 'service start'
   try {
     const port = opts.port ?? (await freePort())
@@ -642,6 +224,16 @@ async function runOneImport(
         processes.map((proc) => `${proc.role} ${proc.pid}`).join(', '),
     )
     sampler = sampleMemory(processes)
+    const watched = sampler
+    const runtime = processes.find((proc) => proc.role === 'runtime')
+    const inspector = runtime && (await findInspectorPort(runtime.pid))
+    // No poke: the polls and the nudge of `npm start` (every 5 s) keep the isolate running.
+    if (inspector) {
+      heap = sampleIsolateHeap({ port: inspector, phase: () => watched.phase })
+      simulators = sampleSimulatorHeaps({ port: inspector, phase: () => watched.phase })
+    } else {
+      log(`bench: ${label}: the runtime's inspector was not found; no isolate figures`)
+    }
     await new Promise((done) => setTimeout(done, 2000))
     sampler.phase = 'setup'
     const { publisher, appName } = await setUpApp({
@@ -730,6 +322,21 @@ async function runOneImport(
     if (service) run.error += `\n--- last lines of ${run.logFile} ---\n${service.tail(25)}`
     log(`bench: ${label}: FAILED: ${run.error}`)
   } finally {
+    if (simulators) {
+      await simulators.stop()
+      run.simulators = { peaks: simulators.peaks, largest: simulators.largest }
+    }
+    if (heap) {
+      await heap.stop()
+      const { target, sessions, phases, readings, unanswered, lastError } = heap
+      run.isolate = { target, sessions, phases, readings, unanswered, lastError }
+      const last = readings.findLast((reading) => reading.afterGc)
+      const retained = last ? `${formatBytes(last.used + last.buffers)} in ${last.phase}` : '-'
+      log(
+        `bench: ${label}: Worker isolate after its last collection: ${retained} ` +
+          `(${unanswered} inspector calls unanswered, ${sessions} sessions)`,
+      )
+    }
     if (sampler) {
       run.final = await sampler.stop()
       run.peaks = sampler.peaks
@@ -742,6 +349,12 @@ async function runOneImport(
     run.stateBytes = diskUse(stateDir)
     await service?.stop()
     await rm(stateDir, { recursive: true, force: true })
+    if (opts.control && run.upload) {
+      log(`bench: ${label}: control Worker on the same tar`)
+      const port = opts.port ?? (await freePort())
+      run.control = await runControl(tar, { dir, port, log })
+      await rm(join(dir, 'control-state'), { recursive: true, force: true })
+    }
     await rm(tar, { force: true })
     await rm(folder, { recursive: true, force: true })
   }
@@ -818,6 +431,7 @@ export async function runImportBench(opts: ImportBenchOptions = {}): Promise<Imp
         workDir,
         timeoutMs: opts.timeoutMs ?? 90 * 60_000,
         stallMs: opts.stallMs ?? 10 * 60_000,
+        control: opts.control,
         log,
       }),
     )
@@ -825,100 +439,9 @@ export async function runImportBench(opts: ImportBenchOptions = {}): Promise<Imp
   return result
 }
 
-const fixed = (value: number | undefined, digits = 1) =>
-  value === undefined ? '-' : value.toFixed(digits)
-const mib = (bytes: number | undefined) =>
-  bytes === undefined ? '-' : `${Math.round(bytes / MiB)}`
-
-/** CPU seconds the runtime used while mkraw ran. */
-function mkrawCpu(run: ImportRun): number | undefined {
-  const cpu = run.cpu.runtime
-  if (!cpu || !run.mkraw) return undefined
-  return (cpu.scan ?? 0) + (cpu.image ?? 0) + (cpu.finish ?? 0)
-}
-
-/** A markdown table of the figures and one of the memory, as printed and put in the docs. */
-export function formatImportTables(result: ImportBenchResult): string {
-  const line = (cells: string[]) => `| ${cells.join(' | ')} |`
-  const head = [
-    'build',
-    'tar',
-    'files',
-    'PUT s',
-    'PUT MiB/s',
-    'mkraw s',
-    'mkraw MiB/s',
-    'scan s',
-    'image s',
-    'end-to-end s',
-    'deploy s',
-    'runtime CPU in mkraw s',
-    'runtime in D s (longest)',
-    'longest API wait s',
-    'outcome',
-  ]
-  const speed = result.runs.map((run) =>
-    line([
-      run.label,
-      formatBytes(run.tarBytes),
-      String(run.files),
-      fixed(run.upload?.seconds),
-      fixed(run.upload?.mibPerSec, 0),
-      fixed(run.mkraw?.seconds),
-      fixed(run.mkraw?.mibPerSec, 0),
-      fixed(run.mkraw?.scanSec),
-      fixed(run.mkraw?.imageSec),
-      fixed(run.endToEndSec),
-      run.deploy?.state === 'succeeded' ? fixed(run.deploy.seconds) : (run.deploy?.state ?? '-'),
-      fixed(mkrawCpu(run)),
-      run.waits ? `${fixed(run.waits.diskWaitSec)} (${fixed(run.waits.longestDiskWaitSec)})` : '-',
-      fixed(run.polls.longestSec),
-      run.outcome,
-    ]),
-  )
-  const memoryHead = [
-    'build',
-    'runtime idle',
-    'upload',
-    'scan',
-    'image',
-    'finish',
-    'deploy',
-    'runtime VmHWM',
-    'proxy VmHWM',
-    'wrangler VmHWM',
-    'state on disk',
-  ]
-  const memory = result.runs.map((run) => {
-    const runtime = run.peaks.runtime ?? {}
-    return line([
-      run.label,
-      ...['idle', 'upload', 'scan', 'image', 'finish', 'deploy'].map((phase) =>
-        runtime[phase] ? `${mib(runtime[phase].rss)} (${mib(runtime[phase].anon)})` : '-',
-      ),
-      mib(run.final.runtime?.hwm),
-      mib(run.final.proxy?.hwm),
-      mib(run.final.wrangler?.hwm),
-      formatBytes(run.stateBytes),
-    ])
-  })
-  const rule = (cells: string[]) => line(cells.map(() => '---'))
-  return [
-    line(head),
-    rule(head),
-    ...speed,
-    '',
-    'Peak VmRSS (RssAnon) of the runtime workerd per phase, and VmHWM per process, MiB:',
-    '',
-    line(memoryHead),
-    rule(memoryHead),
-    ...memory,
-  ].join('\n')
-}
-
 const usage = `Usage: npm run bench:import -- [--sizes 256M,1G,4G] [--seed N] [--block-size N]
                             [--port N] [--work-dir dir] [--timeout-min N] [--stall-min N]
-                            [--keep] [--json file]
+                            [--control] [--keep] [--json file]
 
 Imports generated builds of each size into a fresh local instance and measures upload and
 mkraw throughput, end-to-end time and the memory of the workerd runtime (docs/benchmarks.md).
@@ -929,6 +452,7 @@ mkraw throughput, end-to-end time and the memory of the workerd runtime (docs/be
   --work-dir dir  where tars and state go (default: a new folder in the temp folder)
   --timeout-min N how long mkraw and deploy may each take per size (default 90)
   --stall-min N   a task whose progress has not moved for N minutes counts as stalled (10)
+  --control       also feed each tar to the control Worker (R2 only, scripts/bench/import-control)
   --keep          keep the work folder (service logs); tars and state are always removed
   --json file     write the figures and every memory sample`
 
@@ -945,6 +469,7 @@ async function main(): Promise<number> {
         'work-dir': { type: 'string' },
         'timeout-min': { type: 'string' },
         'stall-min': { type: 'string' },
+        control: { type: 'boolean' },
         keep: { type: 'boolean' },
         json: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -974,6 +499,7 @@ async function main(): Promise<number> {
       workDir: values['work-dir'] as string | undefined,
       timeoutMs: values['timeout-min'] ? Number(values['timeout-min']) * 60_000 : undefined,
       stallMs: values['stall-min'] ? Number(values['stall-min']) * 60_000 : undefined,
+      control: values.control === true,
     })
     const { machine } = result
     process.stdout.write(
