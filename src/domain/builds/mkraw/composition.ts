@@ -90,13 +90,20 @@ export class CompositionReader {
     return new CompositionReader(bucket, spec, geometry, list, starts)
   }
 
-  /** Bytes `start .. end - 1` of the object. */
-  async read(start: number, end: number): Promise<Uint8Array> {
+  /**
+   * Bytes `start .. end - 1` of the object; in the start of `into` when it is long enough, so
+   * a step reading slice after slice reuses one buffer instead of leaving one per slice for
+   * the garbage collector (valid until the next read into it).
+   */
+  async read(start: number, end: number, into?: Uint8Array): Promise<Uint8Array> {
     const { headerBytes, totalBytes } = this.spec
     if (!(start >= 0 && start <= end && end <= totalBytes)) {
       throw new RangeError(`range ${start}..${end} is outside ${totalBytes} bytes`)
     }
-    const out = new Uint8Array(end - start)
+    const out =
+      into && into.length >= end - start
+        ? into.subarray(0, end - start)
+        : new Uint8Array(end - start)
     if (start < headerBytes) await this.readHeader(start, Math.min(end, headerBytes), out)
     const dataStart = Math.max(start, headerBytes) - headerBytes
     const dataEnd = end - headerBytes
@@ -165,19 +172,36 @@ export class CompositionReader {
         j++
       }
       this.reads++
-      const run = await getBytes(this.bucket, this.spec.tarKey, {
-        offset: first.tarOffset,
-        length: runEnd - first.tarOffset,
-      })
-      if (run.length !== runEnd - first.tarOffset) {
-        throw new Error(`tar ${this.spec.tarKey} is shorter than its file table says`)
-      }
-      for (let k = i; k < j; k++) {
-        const piece = pieces[k]
-        const from = piece.tarOffset - first.tarOffset
-        out.set(run.subarray(from, from + piece.length), piece.at)
-      }
+      await this.streamRun(pieces.slice(i, j), first.tarOffset, runEnd, out)
       i = j
     }
+  }
+
+  /**
+   * Streams tar bytes `from .. to - 1` and copies each piece's part of every chunk into `out`
+   * as it arrives: the gaps (tar headers, padding) are dropped and no buffer of the whole run
+   * is made.
+   */
+  private async streamRun(pieces: Piece[], from: number, to: number, out: Uint8Array) {
+    const { tarKey } = this.spec
+    const object = await this.bucket.get(tarKey, { range: { offset: from, length: to - from } })
+    if (!object) throw new Error(`object ${tarKey} is missing`)
+    const reader = object.body.getReader()
+    let at = from
+    let next = 0
+    for (;;) {
+      const { done, value } = await reader.read()
+      if (done) break
+      const chunkEnd = at + value.length
+      for (let k = next; k < pieces.length && pieces[k].tarOffset < chunkEnd; k++) {
+        const piece = pieces[k]
+        const lo = Math.max(at, piece.tarOffset)
+        const hi = Math.min(chunkEnd, piece.tarOffset + piece.length)
+        if (hi > lo) out.set(value.subarray(lo - at, hi - at), piece.at + lo - piece.tarOffset)
+        if (piece.tarOffset + piece.length <= chunkEnd) next = k + 1
+      }
+      at = chunkEnd
+    }
+    if (at !== to) throw new Error(`tar ${tarKey} is shorter than its file table says`)
   }
 }

@@ -100,9 +100,10 @@ async function hashStep(
   const total = write.spec.totalBytes
   const stop = Math.min(total, write.hashed + stepBytes)
   let at = write.hashed
+  const slice = new Uint8Array(Math.min(HASH_SLICE_BYTES, stop - at))
   while (at < stop && reader.reads < READS_PER_STEP) {
     const end = Math.min(stop, at + HASH_SLICE_BYTES)
-    hash.update(await reader.read(at, end))
+    hash.update(await reader.read(at, end, slice))
     at = end
   }
   if (at < total) return { ...write, hashed: at, sha: hash.save() }
@@ -125,9 +126,11 @@ async function uploadStep(
   const perStep = Math.max(1, Math.floor(stepBytes / write.partSize))
   let upload = write.upload as SavedUpload
   let part = write.nextPart
+  // One buffer for the step's parts: each part is uploaded before the next is read into it.
+  const buffer = new Uint8Array(Math.min(write.partSize, total))
   for (let n = 0; n < perStep && part <= partCount && reader.reads < READS_PER_STEP; n++, part++) {
     const start = (part - 1) * write.partSize
-    const bytes = await reader.read(start, Math.min(total, start + write.partSize))
+    const bytes = await reader.read(start, Math.min(total, start + write.partSize), buffer)
     upload = await uploadPart(bucket, upload, part, bytes)
   }
   if (part <= partCount) return { ...write, upload, nextPart: part }
