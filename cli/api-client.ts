@@ -60,6 +60,8 @@ export class ApiCallError extends Error {
   details?: unknown[]
   /** The raw answer body, for reports. */
   body?: string
+  /** Seconds the service asked to wait (`Retry-After`), when it said. */
+  retryAfter?: number
 
   constructor(message: string, status: number, extra: Partial<ApiCallError> = {}) {
     super(message)
@@ -235,10 +237,12 @@ async function refusal(response: Response, where: string, auth: AuthKind): Promi
   const parts = [`${where}: ${response.status}${code ? ` ${code}` : ''}: ${message}`]
   if (details && !message.includes(details)) parts.push(`(${details})`)
   if (hint) parts.push(`-> ${hint}${retry ? ` (Retry-After ${retry} s)` : ''}`)
+  const seconds = Number(retry)
   return new ApiCallError(parts.join(' '), response.status, {
     code,
     details: envelope?.details,
     body: text,
+    ...(retry !== null && Number.isFinite(seconds) && seconds >= 0 ? { retryAfter: seconds } : {}),
   })
 }
 

@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs'
 import { open, stat } from 'node:fs/promises'
 import { Readable } from 'node:stream'
 import { parseArgs } from 'node:util'
-import type { ApiClient } from '../api-client'
+import { ApiCallError, type ApiClient } from '../api-client'
 import { type Command, UsageError } from '../command'
 import { apiOptions, apiOptionsUsage, clientOf } from './api-options'
 
@@ -43,16 +43,30 @@ export async function uploadTrace(
     'content-length': String(info.size),
   }
   if (await isGzip(file)) headers['content-encoding'] = 'gzip'
-  const { status, body } = await client.call<{ traceId: string }>({
-    method: 'POST',
-    path: '/client/v1/traces',
-    auth: 'trace',
-    app: appName,
-    headers,
-    body: Readable.toWeb(createReadStream(file)) as ReadableStream<Uint8Array>,
-  })
-  return { traceId: body.traceId, duplicate: status === 200 }
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const { status, body } = await client.call<{ traceId: string }>({
+        method: 'POST',
+        path: '/client/v1/traces',
+        auth: 'trace',
+        app: appName,
+        headers,
+        body: Readable.toWeb(createReadStream(file)) as ReadableStream<Uint8Array>,
+      })
+      return { traceId: body.traceId, duplicate: status === 200 }
+    } catch (error) {
+      // Over the app's upload rate: wait as the service says, as a launcher does.
+      const busy = error instanceof ApiCallError && error.status === 429
+      if (!busy || attempt >= RATE_LIMIT_ATTEMPTS) throw error
+      await sleep(1000 * Math.min(30, Math.max(1, error.retryAfter ?? 1)))
+    }
+  }
 }
+
+/** Tries of one upload the service refuses with 429 before giving up. */
+const RATE_LIMIT_ATTEMPTS = 8
+
+const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms))
 
 const usage = `Usage: rockit trace upload <file...> --app <app> [options]
 

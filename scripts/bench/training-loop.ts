@@ -8,7 +8,6 @@
 
 import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import { ApiCallError } from '../../cli/api-client'
 import type { TrainingSettings } from '../../cli/commands/app-create'
 import { packBuild } from '../../cli/commands/build-pack'
 import { uploadBuild } from '../../cli/commands/build-upload'
@@ -69,21 +68,6 @@ export async function waitForRun(client: Parameters<typeof getTraining>[0], appN
   }
 }
 
-/**
- * Sends one upload again after a 429: the service takes at most 50 uploads of an app in 5 s,
- * and a launcher waits as told.
- */
-export async function uploadPaced<T>(upload: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await upload()
-    } catch (error) {
-      if (!(error instanceof ApiCallError && error.status === 429) || attempt >= 10) throw error
-      await new Promise((done) => setTimeout(done, 5000))
-    }
-  }
-}
-
 /** Runs the loop; throws a {@link DemoStepError} naming the step that failed. */
 export async function trainAndMeasure(opts: TrainingLoopOptions): Promise<TrainingLoopResult> {
   const { log, uploaded, heldOut } = opts
@@ -129,7 +113,7 @@ export async function trainAndMeasure(opts: TrainingLoopOptions): Promise<Traini
     )
     await step(`upload ${uploaded.length} traces with the trace key`, log, async () => {
       for (const file of uploaded) {
-        const { duplicate } = await uploadPaced(() => uploadTrace(launcher, appName, file))
+        const { duplicate } = await uploadTrace(launcher, appName, file)
         if (duplicate) throw new Error(`${file} was taken for a duplicate`)
       }
     })

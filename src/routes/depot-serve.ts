@@ -1,14 +1,15 @@
 /**
  * Answering a depot request from R2 the way a CDN origin would: one byte range (`bytes=a-b`,
  * `bytes=a-`, `bytes=-n`) with 206, 416 with the size when no byte is in range, validators (ETag,
- * Last-Modified) with 304 and `If-Range`, and long caching, because a file under an image or patch
- * name never changes. Bodies stream straight from R2.
+ * Last-Modified) with 304 and `If-Range`, and long caching for images, whose files never change
+ * under their names (a patch's path is reused when it is remade, so it is cached briefly and
+ * revalidated). Bodies stream straight from R2.
  */
 import type { DepotFile } from '../domain/apps/depot-files'
 import type { AppContext } from '../http/context'
 import { ApiError, conflict, notFound } from '../http/errors'
 
-/** Files are immutable under their names: caches may keep them for a year. */
+/** Image files are immutable under their names: caches may keep them for a year. */
 export const DEPOT_CACHE_CONTROL = 'public, max-age=31536000, immutable'
 
 /** A byte range as a client asked for it. */
@@ -69,17 +70,17 @@ function rangeStillValid(c: AppContext, object: R2Object): boolean {
   return !Number.isNaN(date) && Math.floor(object.uploaded.getTime() / 1000) * 1000 === date
 }
 
-function validators(object: R2Object): Record<string, string> {
+function validators(file: DepotFile, object: R2Object): Record<string, string> {
   return {
     ETag: object.httpEtag,
     'Last-Modified': object.uploaded.toUTCString(),
-    'Cache-Control': DEPOT_CACHE_CONTROL,
+    'Cache-Control': file.cacheControl ?? DEPOT_CACHE_CONTROL,
     'Accept-Ranges': 'bytes',
   }
 }
 
 function fileHeaders(file: DepotFile, object: R2Object, slice: ByteSlice | null): Headers {
-  const headers = new Headers(validators(object))
+  const headers = new Headers(validators(file, object))
   headers.set('Content-Type', file.contentType)
   headers.set('X-Content-Type-Options', 'nosniff')
   headers.set('Content-Length', String(slice ? slice.length : object.size))
@@ -109,7 +110,8 @@ export async function serveDepotFile(c: AppContext, file: DepotFile): Promise<Re
 
   const meta = await bucket.head(file.key)
   if (!meta) throw notFound('file')
-  if (notModified(c, meta)) return new Response(null, { status: 304, headers: validators(meta) })
+  if (notModified(c, meta))
+    return new Response(null, { status: 304, headers: validators(file, meta) })
 
   const range = rangeStillValid(c, meta) ? parseRange(rangeHeader) : null
   const slice = range ? resolveRange(range, meta.size) : null

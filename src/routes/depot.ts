@@ -16,7 +16,9 @@ const fileHeaders = {
   'Accept-Ranges': { schema: { type: 'string' as const }, description: 'bytes' },
   'Cache-Control': {
     schema: { type: 'string' as const },
-    description: 'public, max-age=31536000, immutable',
+    description:
+      'Image files: public, max-age=31536000, immutable. Patches (remade in place when ' +
+      'training replaces the newer build image): public, max-age=300, must-revalidate',
   },
 }
 

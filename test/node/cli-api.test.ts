@@ -29,6 +29,8 @@ const fake = {
   putStatus: 202,
   mkrawStates: [] as Array<{ state: string; progress: number; exception?: unknown }>,
   traceStatus: 202,
+  /** Trace uploads answered 429 before the next is taken. */
+  busyTraces: 0,
 }
 let server: Server
 let base: string
@@ -102,6 +104,13 @@ function answer(request: IncomingMessage, body: Buffer, response: ServerResponse
     return reply(response, 200, { status: 'success', message: 'task modified' })
   }
   if (route === 'POST /client/v1/traces') {
+    if (fake.busyTraces > 0) {
+      fake.busyTraces--
+      response.writeHead(429, { 'content-type': 'application/json', 'retry-after': '1' })
+      return response.end(
+        JSON.stringify({ status: 'error', code: 'tooManyRequests', message: 'slow down' }),
+      )
+    }
     if (fake.traceStatus === 422) {
       return reply(response, 422, {
         status: 'error',
@@ -135,6 +144,7 @@ beforeEach(() => {
   fake.seen = []
   fake.putStatus = 202
   fake.traceStatus = 202
+  fake.busyTraces = 0
   fake.mkrawStates = [
     { state: 'running', progress: 0.5 },
     { state: 'succeeded', progress: 1 },
@@ -274,6 +284,19 @@ describe('trace upload', () => {
     expect(first.body).toBe(traceText)
     expect(second.headers['content-encoding']).toBe('gzip')
     expect(second.bytes).toBe(fs.statSync(gz).size)
+  })
+
+  it('waits as Retry-After says when the app is over its upload rate, then uploads', async () => {
+    const file = path.join(work, 'busy.ndjson')
+    fs.writeFileSync(file, traceText)
+    fake.busyTraces = 2
+    const launcher = new ApiClient({ url: base, org: 'acme', traceKey: 'tk' })
+    const started = Date.now()
+    expect(await uploadTrace(launcher, 'game', file)).toEqual({ traceId: 't-1', duplicate: false })
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1900)
+    const uploads = fake.seen.filter((seen) => seen.path === '/client/v1/traces')
+    expect(uploads).toHaveLength(3)
+    expect(uploads.every((seen) => seen.body === traceText)).toBe(true)
   })
 
   it('shows the line the service refused and goes on with the next file', async () => {

@@ -172,6 +172,7 @@ describe('POST /be/v1/builds, then PUT to the upload URL', () => {
     const huge = await postBuild(app, { url: 'https://example.com/b.tar', size: 2 ** 50 })
     expect(huge.status).toBe(413)
     expect(huge.body.code).toBe('tooLarge')
+    expect(huge.body.details).toEqual([{ field: 'size', reason: expect.stringMatching(/limit/) }])
     expect(await buildRow(app, 1)).toBeUndefined()
   })
 

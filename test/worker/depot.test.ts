@@ -141,7 +141,12 @@ describe('GET /depot (no authentication)', () => {
     const whole = await get(patchPath)
     expect(whole.status).toBe(200)
     expect(await bytesOf(whole)).toEqual([...patch])
-    expect(whole.headers.get('cache-control')).toContain('immutable')
+    // Remade in place when training replaces the newer build's image: cached briefly only.
+    expect(whole.headers.get('cache-control')).toBe('public, max-age=300, must-revalidate')
+    const etag = whole.headers.get('etag') as string
+    const again = await get(patchPath, { 'if-none-match': etag })
+    expect(again.status).toBe(304)
+    expect(again.headers.get('cache-control')).toBe('public, max-age=300, must-revalidate')
     const part = await get(patchPath, { range: 'bytes=100-199' })
     expect(part.status).toBe(206)
     expect(await bytesOf(part)).toEqual([...patch.slice(100, 200)])

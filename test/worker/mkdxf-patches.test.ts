@@ -102,5 +102,7 @@ describe('an mkdxf run that replaces an image remakes the patches into it', () =
     )
     expect(served.status).toBe(200)
     expect(Buffer.from(await served.arrayBuffer()).equals(Buffer.from(patchBytes))).toBe(true)
+    // Same path, new bytes: no cache may keep the first one for long.
+    expect(served.headers.get('cache-control')).not.toContain('immutable')
   }, 90_000)
 })

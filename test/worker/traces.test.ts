@@ -6,8 +6,8 @@ import { traces } from '../../src/db/schema'
 import { MAX_DURATION_MS } from '../../src/domain/traces/read-trace'
 import { TRACE_UPLOAD_LIMIT } from '../../src/domain/traces/upload-limits'
 import { decodeNormalisedTrace } from '../../src/engine/trace-codec'
-import { buildIdText, imageKeys } from '../../src/storage/keys'
-import { readImageHeader } from './build-fixtures'
+import { appPrefix, buildIdText, imageKeys } from '../../src/storage/keys'
+import { allKeys, readImageHeader } from './build-fixtures'
 import { newOrg, type OrgFixture } from './fixtures'
 import { type Answer, call } from './helpers'
 import {
@@ -231,6 +231,32 @@ describe('POST /client/v1/traces refuses a trace that does not fit its build wit
     const id = sessionId()
     await uploadTrace(app, traceFile([[0, 'nope', 0, 1]], { sessionId: id }))
     const rows = await dbOf(env).select().from(traces).where(eq(traces.sessionId, id)).all()
+    expect(rows).toHaveLength(0)
+  })
+})
+
+describe('POST /client/v1/traces refusals leave nothing', () => {
+  it('keeps no copy in R2 of any refused body, however early it was refused', async () => {
+    const own = await appWithBuild(org)
+    const prefix = `${appPrefix(own.orgId, own.appId)}traces/`
+    const header = (extra: Record<string, unknown>) =>
+      `${JSON.stringify({ format: 'rockit-trace/1', sessionId: sessionId(), durationMs: 1000, ...extra })}\n`
+    const corrupt = (await gzip(traceFile(playedSession(1)))).fill(0xff, 30)
+    const refusals: [string, BodyInit, Record<string, string>][] = [
+      ['unknown header field', header({ evil: 1 }), {}],
+      ['durationMs over 7 days', header({ durationMs: MAX_DURATION_MS + 1 }), {}],
+      ['another format', header({ format: 'rockit-trace/2' }), {}],
+      ['line 1 not JSON', 'hello\n', {}],
+      ['empty body', '', {}],
+      ['corrupt gzip', corrupt, { 'content-encoding': 'gzip' }],
+      ['unknown path', traceFile([[0, 'nope', 0, 1]]), {}],
+    ]
+    for (const [what, body, headers] of refusals) {
+      const answer = await uploadTrace(own, body, headers)
+      expect(answer.status, what).toBe(422)
+      expect(await allKeys(prefix), what).toEqual([])
+    }
+    const rows = await dbOf(env).select().from(traces).where(eq(traces.appId, own.appId)).all()
     expect(rows).toHaveLength(0)
   })
 })

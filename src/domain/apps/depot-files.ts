@@ -15,7 +15,15 @@ import { retiredInDepot } from '../deployments/retired-files'
 export interface DepotFile {
   key: string
   contentType: string
+  /** How long caches may keep it; the depot's default (a year, immutable) when absent. */
+  cacheControl?: string
 }
+
+/**
+ * A patch keeps its path when `mkdxf` remakes it against a build's new image, so caches must
+ * ask again: five minutes, then revalidate by ETag (a 304 while it is unchanged).
+ */
+export const PATCH_CACHE_CONTROL = 'public, max-age=300, must-revalidate'
 
 /** Files of an image directory. */
 export const IMAGE_FILES = ['image.dxf', 'profile.json'] as const
@@ -96,5 +104,6 @@ export async function patchFile(
   return {
     key: patchKey(app.orgId, app.id, toBuildId, fromBuildId),
     contentType: 'application/octet-stream',
+    cacheControl: PATCH_CACHE_CONTROL,
   }
 }

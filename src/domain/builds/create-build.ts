@@ -8,7 +8,7 @@ import { and, eq, inArray, sql } from 'drizzle-orm'
 import { dbOf, isoNow } from '../../db/client'
 import { builds, uploads } from '../../db/schema'
 import { type Env, settingsOf } from '../../env'
-import { conflict, invalidParam, tooLarge } from '../../http/errors'
+import { ApiError, conflict, invalidParam } from '../../http/errors'
 import { buildKeys } from '../../storage/keys'
 import { submitTask } from '../../tasks/service'
 import { requireApp } from '../apps/find-app'
@@ -106,7 +106,8 @@ export async function createBuild(
     if (problem) throw invalidParam([{ field: 'url', reason: problem }])
   }
   if (input.size !== undefined && input.size > settings.maxUploadBytes) {
-    throw tooLarge(`size ${input.size} is over this instance's limit of ${settings.maxUploadBytes}`)
+    const reason = `${input.size} is over this instance's limit of ${settings.maxUploadBytes}`
+    throw new ApiError(413, 'tooLarge', `size ${reason}`, { details: [{ field: 'size', reason }] })
   }
 
   if (input.buildName !== undefined) await releaseName(env, app.id, input.buildName)

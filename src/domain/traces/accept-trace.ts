@@ -111,24 +111,25 @@ function singleChunk(bytes: Uint8Array): ReadableStream<Uint8Array> {
 
 /**
  * Starts keeping the original body in R2 while the parser reads it. With a Content-Length the
- * body is split and streamed; without one it is read into memory first (bounded).
+ * body is split and streamed; without one it is read into memory first (bounded). `settled`
+ * waits for every part of the storing to end, however it ends.
  */
 async function keepOriginal(env: Env, upload: TraceUpload, rawKey: string) {
   const options = { customMetadata: { kind: 'trace-original' } }
   if (upload.contentLength === null) {
     const bytes = await bodyBytes(upload.body, MAX_TRACE_BYTES)
-    return {
-      parseInput: singleChunk(bytes),
-      stored: env.BUCKET.put(rawKey, bytes, options),
-      abort: () => {},
-    }
+    const stored = env.BUCKET.put(rawKey, bytes, options)
+    return { parseInput: singleChunk(bytes), stored, settled: () => Promise.allSettled([stored]) }
   }
   const [toParse, toStore] = upload.body.tee()
   const fixed = new FixedLengthStream(upload.contentLength)
-  const abort = new AbortController()
-  const piped = toStore.pipeTo(fixed.writable, { signal: abort.signal })
-  const stored = Promise.all([env.BUCKET.put(rawKey, fixed.readable, options), piped])
-  return { parseInput: toParse, stored, abort: () => abort.abort() }
+  const piped = toStore.pipeTo(fixed.writable)
+  const put = env.BUCKET.put(rawKey, fixed.readable, options)
+  return {
+    parseInput: toParse,
+    stored: Promise.all([put, piped]),
+    settled: () => Promise.allSettled([put, piped]),
+  }
 }
 
 function asApiError(error: unknown): unknown {
@@ -172,14 +173,18 @@ export async function acceptTrace(
       { maxBytes: MAX_TRACE_BYTES, maxReads: MAX_TRACE_READS },
     )
   } catch (error) {
-    original.abort()
-    await original.stored.catch(() => {})
+    // The copy goes on to the end of the body (at most MAX_TRACE_BYTES, the length was
+    // checked): a body left half read breaks the connection for the client's next request
+    // behind some proxies (wrangler dev's among them). Only once the copy has ended, however
+    // it ended, can it be deleted for good; deleting earlier let a late write leave an orphan.
+    await original.settled()
     await env.BUCKET.delete(keys.raw)
     throw asApiError(error)
   }
   try {
     await original.stored
   } catch (error) {
+    await original.settled()
     await env.BUCKET.delete(keys.raw)
     log.warn('trace body not stored', { error: String(error) })
     throw new ApiError(400, 'invalidParam', 'the body does not match its Content-Length')
