@@ -8,11 +8,14 @@ import { env } from 'cloudflare:workers'
 import { and, eq } from 'drizzle-orm'
 import { expect } from 'vitest'
 import { dbOf, isoNow } from '../../src/db/client'
-import { builds, tasks } from '../../src/db/schema'
+import { builds, tasks, uploads } from '../../src/db/schema'
+import { createBuild } from '../../src/domain/builds/create-build'
 import { imageHeaderLength, type ParsedImageHeader, parseImageHeader } from '../../src/engine/dxf'
 import { imageLayout, rebuildFiles } from '../../src/engine/dxf-stream'
 import { createLogger } from '../../src/http/log'
+import { buildKeys } from '../../src/storage/keys'
 import { taskHandlers } from '../../src/tasks/handlers'
+import { submitTask } from '../../src/tasks/service'
 import { loadTask } from '../../src/tasks/store'
 import type { StepContext, StepOutcome, TaskRecord } from '../../src/tasks/types'
 import { appIds, newApp } from './app-fixtures'
@@ -219,4 +222,35 @@ export async function driveTask(taskName: string, options: { twice?: boolean } =
     if (outcome.kind === 'done') return steps
     if (steps > 10_000) throw new Error(`task ${taskName} does not end`)
   }
+}
+
+/**
+ * An mkraw task for a new build of `app` whose tar is already stored, submitted with
+ * `start: false` so a test steps it by hand ({@link stepTask}).
+ */
+export async function stagedMkraw(
+  app: { orgId: string; appId: string; name: string },
+  tar: Uint8Array,
+  stepBytes: number,
+) {
+  const created = await createBuild(env, app.orgId, { appName: app.name }, 'http://edge.test')
+  const buildId = created.build.buildId
+  await env.BUCKET.put(buildKeys(app.orgId, app.appId, buildId).tar, tar)
+  const db = dbOf(env)
+  await db.update(uploads).set({ used: true }).where(eq(uploads.taskId, created.taskName))
+  await db.update(tasks).set({ state: 'succeeded' }).where(eq(tasks.id, created.taskName))
+  await db
+    .update(builds)
+    .set({ state: 'importing' })
+    .where(and(eq(builds.appId, app.appId), eq(builds.buildId, buildId)))
+  const taskName = await submitTask(env, {
+    type: 'mkraw',
+    orgId: app.orgId,
+    appId: app.appId,
+    appName: app.name,
+    buildName: created.build.buildName,
+    params: { buildId, stepBytes },
+    start: false,
+  })
+  return { taskName, buildId }
 }

@@ -6,10 +6,11 @@ import { dbOf } from '../../src/db/client'
 import { patches } from '../../src/db/schema'
 import { applyPatch, parsePatchHeader, patchHeaderLength } from '../../src/engine/patch'
 import { imageKeys, patchKey } from '../../src/storage/keys'
-import { objectBytes, rangeBytes } from './build-fixtures'
-import { newOrg } from './fixtures'
+import { loadTask } from '../../src/tasks/store'
+import { driveTask, objectBytes, rangeBytes, stagedMkraw, stepTask } from './build-fixtures'
+import { newOrg, type OrgFixture } from './fixtures'
 import { BASE, call, waitForTask } from './helpers'
-import { seededBytes } from './tar-fixture'
+import { makeTar, seededBytes } from './tar-fixture'
 import {
   appWithBuild,
   BLOCK,
@@ -18,6 +19,7 @@ import {
   gameEntries,
   importBuild,
   playedSession,
+  type TrainingApp,
   traceFile,
   traceHeaders,
   uploadTrace,
@@ -38,6 +40,24 @@ async function rebuiltFrom(baseKey: string, patch: string): Promise<Buffer> {
   return Buffer.concat(pieces)
 }
 
+/** Uploads six played sessions for the app's current build and runs `processTraces` on them. */
+async function trainNow(org: OrgFixture, app: TrainingApp) {
+  for (let i = 0; i < 6; i++) {
+    expect((await uploadTrace(app, traceFile(playedSession(i)))).status).toBe(202)
+  }
+  await eventually('traces counted', async () =>
+    (await figuresOf(app)).nTraces >= 6 ? true : undefined,
+  )
+  const answer = await call('POST', '/be/v1/trigger', {
+    headers: org.headers,
+    body: { type: 'processTraces', appName: app.name },
+  })
+  expect(answer.status, JSON.stringify(answer.body)).toBe(202)
+  const run = await waitForTask(answer.body.taskName, 30_000)
+  expect(run.state, JSON.stringify(run.exception)).toBe('succeeded')
+  return run
+}
+
 describe('an mkdxf run that replaces an image remakes the patches into it', () => {
   it('leads the patch from a kept build to the new image, in R2, in D1 and in the depot', async () => {
     const org = await newOrg('mkdxfpatch')
@@ -53,19 +73,7 @@ describe('an mkdxf run that replaces an image remakes the patches into it', () =
       ),
     ).toBe(true)
 
-    for (let i = 0; i < 6; i++) {
-      expect((await uploadTrace(second, traceFile(playedSession(i)))).status).toBe(202)
-    }
-    await eventually('traces counted', async () =>
-      (await figuresOf(second)).nTraces >= 6 ? true : undefined,
-    )
-    const answer = await call('POST', '/be/v1/trigger', {
-      headers: org.headers,
-      body: { type: 'processTraces', appName: first.name },
-    })
-    expect(answer.status, JSON.stringify(answer.body)).toBe(202)
-    const run = await waitForTask(answer.body.taskName, 30_000)
-    expect(run.state, JSON.stringify(run.exception)).toBe('succeeded')
+    const run = await trainNow(org, second)
     expect(run.result).toMatchObject({ deployed: true, dxfName: 'dxf-0002-02' })
 
     // A launcher holding build 1's image applies the patch and holds the image the client
@@ -104,5 +112,39 @@ describe('an mkdxf run that replaces an image remakes the patches into it', () =
     expect(Buffer.from(await served.arrayBuffer()).equals(Buffer.from(patchBytes))).toBe(true)
     // Same path, new bytes: no cache may keep the first one for long.
     expect(served.headers.get('cache-control')).not.toContain('immutable')
+  }, 90_000)
+
+  it('makes a patch again at commit when training replaced its base image meanwhile', async () => {
+    const org = await newOrg('mkdxfrace')
+    const first = await appWithBuild(org, { nTracesReliable: 2, nProcessTracesMin: 1000 })
+    // Build 2 is imported by hand and stopped before its commit, its patch planned from
+    // build 1's first image.
+    const staged = await stagedMkraw(first, makeTar(secondBuild()), 1 << 20)
+    let cursor = (await stepTask(staged.taskName)) as { cursor?: { phase?: string } }
+    while (cursor.cursor?.phase !== 'commit') {
+      cursor = (await stepTask(staged.taskName)) as typeof cursor
+    }
+    const key = patchKey(first.orgId, first.appId, 2, 1)
+    const base1 = imageKeys(first.orgId, first.appId, 'dxf-0001-01').image
+
+    // Meanwhile build 1, still current, is trained and gets a new image.
+    const run = await trainNow(org, first)
+    expect(run.result).toMatchObject({ deployed: true, dxfName: 'dxf-0001-02' })
+
+    // The commit step sees the patch's base replaced and makes the patch again first.
+    expect(await stepTask(staged.taskName)).toMatchObject({ cursor: { phase: 'patch', remade: 1 } })
+    await driveTask(staged.taskName)
+    const task = (await loadTask(env, staged.taskName))!
+    expect(task.state).toBe('succeeded')
+    expect(task.result?.patches).toEqual([
+      expect.objectContaining({ fromBuildId: 1, fromDxfName: 'dxf-0001-02' }),
+    ])
+    // A launcher holding build 1's trained image applies it; the first image no longer fits.
+    const image2 = Buffer.from(
+      (await objectBytes(imageKeys(first.orgId, first.appId, 'dxf-0002-01').image))!,
+    )
+    const trained1 = imageKeys(first.orgId, first.appId, 'dxf-0001-02').image
+    expect((await rebuiltFrom(trained1, key)).equals(image2)).toBe(true)
+    await expect(rebuiltFrom(base1, key)).rejects.toThrow(/made for another image/)
   }, 90_000)
 })

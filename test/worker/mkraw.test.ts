@@ -1,12 +1,10 @@
 import { env } from 'cloudflare:workers'
-import { and, eq } from 'drizzle-orm'
+import { eq } from 'drizzle-orm'
 import { describe, expect, it } from 'vitest'
 import { dbOf } from '../../src/db/client'
-import { builds, patches, tasks, uploads } from '../../src/db/schema'
-import { createBuild } from '../../src/domain/builds/create-build'
+import { patches } from '../../src/db/schema'
 import { applyPatch } from '../../src/engine/patch'
 import { appPrefix, buildKeys, imageKeys, patchKey } from '../../src/storage/keys'
-import { submitTask } from '../../src/tasks/service'
 import { loadTask } from '../../src/tasks/store'
 import {
   allKeys,
@@ -19,6 +17,7 @@ import {
   rangeBytes,
   readImageHeader,
   sha256Of,
+  stagedMkraw,
   stepTask,
   tasksOf,
   uploadBuild,
@@ -45,29 +44,6 @@ async function appView(app: BuildApp) {
  * A build whose tar is stored and whose mkraw task waits (start: false) with a small step, so
  * a test can drive it step by step. Uses the real create path; the upload is replaced by a put.
  */
-async function stagedMkraw(app: BuildApp, tar: Uint8Array, stepBytes: number) {
-  const created = await createBuild(env, app.orgId, { appName: app.name }, 'http://edge.test')
-  const buildId = created.build.buildId
-  await env.BUCKET.put(buildKeys(app.orgId, app.appId, buildId).tar, tar)
-  const db = dbOf(env)
-  await db.update(uploads).set({ used: true }).where(eq(uploads.taskId, created.taskName))
-  await db.update(tasks).set({ state: 'succeeded' }).where(eq(tasks.id, created.taskName))
-  await db
-    .update(builds)
-    .set({ state: 'importing' })
-    .where(and(eq(builds.appId, app.appId), eq(builds.buildId, buildId)))
-  const taskName = await submitTask(env, {
-    type: 'mkraw',
-    orgId: app.orgId,
-    appId: app.appId,
-    appName: app.name,
-    buildName: created.build.buildName,
-    params: { buildId, stepBytes },
-    start: false,
-  })
-  return { taskName, buildId }
-}
-
 describe('mkraw refuses what is not a build, and leaves the app usable', () => {
   const cases: [string, () => Uint8Array, Record<string, unknown>][] = [
     [
@@ -263,7 +239,12 @@ describe('patches and kept builds', () => {
     expect((await importTar(app, makeTar(v1))).task.state).toBe('succeeded')
     const second = await importTar(app, makeTar(v2))
     expect(second.task.result.patches).toEqual([
-      { fromBuildId: 1, sizeBytes: expect.any(Number), changedFilesBytes: 70_000 + 10 },
+      {
+        fromBuildId: 1,
+        sizeBytes: expect.any(Number),
+        changedFilesBytes: 70_000 + 10,
+        fromDxfName: 'dxf-0001-01',
+      },
     ])
     const patch12 = patchKey(app.orgId, app.appId, 2, 1)
     const image1 = imageKeys(app.orgId, app.appId, 'dxf-0001-01').image

@@ -17,6 +17,8 @@ export interface PatchRun {
   index: number
   write?: CompositionWrite
   changedFilesBytes?: number
+  /** The base image the patch being written applies to. */
+  fromDxfName?: string
   patches: PatchSummary[]
   /** Builds whose patch would have saved nothing. */
   skipped?: number[]
@@ -58,16 +60,18 @@ export async function advancePatches(
       })
       return { ...run, index: run.index + 1, skipped: [...(run.skipped ?? []), from] }
     }
-    return { ...run, write: planned.write, changedFilesBytes: planned.changedFilesBytes }
+    const { write, changedFilesBytes, fromDxfName } = planned
+    return { ...run, write, changedFilesBytes, fromDxfName }
   }
   const write = await advanceWrite(target.env.BUCKET, run.write, stepBytes)
   if (write.stage !== 'done') return { ...run, write }
-  const patch = await recordPatch(target, from, write, run.changedFilesBytes ?? 0)
+  const patch = await recordPatch(target, from, write, run.changedFilesBytes ?? 0, run.fromDxfName)
   return {
     ...run,
     index: run.index + 1,
     write: undefined,
     changedFilesBytes: undefined,
+    fromDxfName: undefined,
     patches: [...run.patches, patch],
   }
 }

@@ -10,7 +10,7 @@
  * of its fixed header, the new image's header object and the block list. Measured at 1.6 M
  * blocks in docs/benchmarks.md ("Memory of patch planning and inheritance").
  */
-import { and, asc, desc, eq, ne } from 'drizzle-orm'
+import { and, asc, desc, eq, inArray, ne } from 'drizzle-orm'
 import { dbOf } from '../../../db/client'
 import { builds, patches } from '../../../db/schema'
 import { IMAGE_FIXED_HEADER_BYTES } from '../../../engine/dxf'
@@ -36,6 +36,8 @@ export interface PatchSummary {
   fromBuildId: number
   sizeBytes: number
   changedFilesBytes: number
+  /** The base build's image the patch applies to. */
+  fromDxfName?: string
 }
 
 /**
@@ -69,7 +71,7 @@ function blockListOf(bytes: Uint8Array): Uint32Array {
 
 /** What planning a patch found: a patch to write, or why there is none. */
 export type PlannedPatch =
-  | { kind: 'write'; write: CompositionWrite; changedFilesBytes: number }
+  | { kind: 'write'; write: CompositionWrite; changedFilesBytes: number; fromDxfName: string }
   /** The base build went meanwhile. */
   | { kind: 'gone' }
   /** The patch would be as large as the new image or larger: a launcher fetches the image. */
@@ -155,6 +157,7 @@ export async function preparePatch(
     kind: 'write',
     write: planWrite(spec, key, { sha256: false }),
     changedFilesBytes: changed,
+    fromDxfName: from.dxfName,
   }
 }
 
@@ -164,6 +167,7 @@ export async function recordPatch(
   fromBuildId: number,
   write: CompositionWrite,
   changed: number,
+  fromDxfName?: string,
 ): Promise<PatchSummary> {
   const row = {
     appId: target.appId,
@@ -180,7 +184,45 @@ export async function recordPatch(
       target: [patches.appId, patches.fromBuildId, patches.toBuildId],
       set: { sizeBytes: row.sizeBytes, changedFilesBytes: changed, key: row.key },
     })
-  return { fromBuildId, sizeBytes: row.sizeBytes, changedFilesBytes: changed }
+  return {
+    fromBuildId,
+    sizeBytes: row.sizeBytes,
+    changedFilesBytes: changed,
+    ...(fromDxfName ? { fromDxfName } : {}),
+  }
+}
+
+/**
+ * The base builds of `made` whose current image is no longer the one their patch applies to:
+ * training replaced it after the patch was planned. Such a patch would be refused
+ * (`wrongBase`) by every launcher holding the base build's image now.
+ */
+export async function staleBases(
+  env: Env,
+  appId: string,
+  made: readonly PatchSummary[],
+): Promise<number[]> {
+  const known = made.filter((patch) => patch.fromDxfName !== undefined)
+  if (known.length === 0) return []
+  const rows = await dbOf(env)
+    .select({ buildId: builds.buildId, dxfName: builds.dxfName })
+    .from(builds)
+    .where(
+      and(
+        eq(builds.appId, appId),
+        eq(builds.state, 'ready'),
+        inArray(
+          builds.buildId,
+          known.map((patch) => patch.fromBuildId),
+        ),
+      ),
+    )
+    .all()
+  const current = new Map(rows.map((row) => [row.buildId, row.dxfName]))
+  return known
+    .filter((patch) => current.has(patch.fromBuildId))
+    .filter((patch) => current.get(patch.fromBuildId) !== patch.fromDxfName)
+    .map((patch) => patch.fromBuildId)
 }
 
 /** The base builds of the patches recorded into build `toBuildId`, oldest first. */

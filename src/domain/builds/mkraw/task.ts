@@ -21,7 +21,7 @@ import {
   patchRunProgress,
   startPatchRun,
 } from './patch-steps'
-import { type PatchSummary, type PatchTarget, patchSources } from './patches'
+import { type PatchSummary, type PatchTarget, patchSources, staleBases } from './patches'
 import { finishScan, type ScanCursor, type ScanFinishCursor, scanStep, startScan } from './scan'
 import { advanceWrite, type CompositionWrite, writeProgress } from './write-composition'
 
@@ -31,14 +31,19 @@ interface Built {
 
 type ImageCursor = Built & { phase: 'image'; write: CompositionWrite }
 
-type PatchCursor = Built & { phase: 'patch'; image: ImageSummary } & PatchRun
+type PatchCursor = Built & { phase: 'patch'; image: ImageSummary; remade?: number } & PatchRun
 
 type CommitCursor = Built & {
   phase: 'commit'
   image: ImageSummary
   patches: PatchSummary[]
   skipped?: number[]
+  /** Times the patches were made again because training replaced a base image meanwhile. */
+  remade?: number
 }
+
+/** Rounds of remaking patches before the build commits with what it has. */
+const MAX_PATCH_REMAKES = 3
 
 type MkrawCursor =
   | QueuedCursor
@@ -99,14 +104,14 @@ async function patchStep(
   job: BuildJob,
   cursor: PatchCursor,
 ): Promise<StepOutcome> {
-  const { phase, totals, image, ...run } = cursor
+  const { phase, totals, image, remade, ...run } = cursor
   if (patchRunDone(run)) {
     const { patches, skipped } = run
-    return next({ phase: 'commit', totals, image, patches, skipped }, 0.95)
+    return next({ phase: 'commit', totals, image, patches, skipped, remade }, 0.95)
   }
   const target = firstImageTarget(job, totals, image.sizeBytes)
   const moved = await advancePatches(target, run, job.stepBytes, ctx.log)
-  return next({ phase, totals, image, ...moved }, 0.8 + 0.15 * patchRunProgress(moved))
+  return next({ phase, totals, image, remade, ...moved }, 0.8 + 0.15 * patchRunProgress(moved))
 }
 
 async function step(ctx: StepContext): Promise<StepOutcome> {
@@ -137,6 +142,15 @@ async function step(ctx: StepContext): Promise<StepOutcome> {
     case 'patch':
       return patchStep(ctx, job, cursor)
     case 'commit': {
+      const remade = cursor.remade ?? 0
+      const stale = await staleBases(job.env, job.appId, cursor.patches)
+      if (stale.length > 0 && remade < MAX_PATCH_REMAKES) {
+        ctx.log.info('patches made again: training replaced their base images', { stale })
+        const { totals, image, skipped } = cursor
+        const kept = cursor.patches.filter((patch) => !stale.includes(patch.fromBuildId))
+        const run = { ...startPatchRun(stale), patches: kept, skipped }
+        return next({ phase: 'patch', totals, image, remade: remade + 1, ...run }, 0.8)
+      }
       const committed = await commitBuild(job, ctx.task)
       ctx.log.info('build ready', {
         buildId: job.buildId,

@@ -37,6 +37,8 @@ export interface CompositionWrite {
   /** Lowercase hex SHA-256 of the whole object, once hashed. */
   sha256?: string
   upload?: SavedUpload
+  /** Set when the upload starts; the finished object carries it in `customMetadata`. */
+  writeId?: string
   partSize: number
   nextPart: number
 }
@@ -76,12 +78,16 @@ export async function advanceWrite(
     case 'hash':
       return hashStep(bucket, write, stepBytes)
     case 'start': {
-      const customMetadata = write.sha256 ? { sha256: write.sha256 } : undefined
+      // Names this write in the object's metadata: a rerun of the step that completed the
+      // upload recognises its own object, and not an earlier one of the same key and size
+      // (a patch made again against a new image).
+      const writeId = crypto.randomUUID()
+      const customMetadata = { writeId, ...(write.sha256 ? { sha256: write.sha256 } : {}) }
       const upload = await startUpload(bucket, write.key, {
         httpMetadata: { contentType: write.contentType },
         customMetadata,
       })
-      return { ...write, stage: 'upload', upload }
+      return { ...write, stage: 'upload', upload, writeId }
     }
     case 'upload':
       return uploadStep(bucket, write, stepBytes)
@@ -117,7 +123,10 @@ async function uploadStep(
 ): Promise<CompositionWrite> {
   const total = write.spec.totalBytes
   const existing = await bucket.head(write.key)
-  if (existing?.size === total && existing.customMetadata?.sha256 === write.sha256) {
+  const ours = write.writeId
+    ? existing?.customMetadata?.writeId === write.writeId
+    : write.sha256 !== undefined && existing?.customMetadata?.sha256 === write.sha256
+  if (existing?.size === total && ours) {
     // A rerun of the step that completed the upload before its cursor was saved.
     return { ...write, nextPart: Math.ceil(total / write.partSize) + 1, stage: 'done' }
   }
