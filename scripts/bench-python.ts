@@ -10,30 +10,20 @@
  * Options: --sessions N (24), --held-out N (6), --block-size N (16384), --port N, --keep,
  * --json <file>, --plot <file.svg>.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp } from 'node:fs/promises'
 import { cpus, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { parseArgs } from 'node:util'
-import { ApiCallError } from '../cli/api-client'
-import { bestSharedNote } from '../cli/commands/eval'
-import { formatReport, REPORT_MBITS } from '../cli/commands/eval-report'
 import { formatBytes } from '../cli/progress'
+import { PRELOAD_BENCH_OPTIONS, preloadBenchMain } from './bench/preload-bench-cli'
 import { copyPythonWorld, type PythonSession, recordPythonSessions } from './bench/python-sessions'
-import { targetVerdicts } from './bench/targets'
 import { type TrainingLoopResult, trainAndMeasure } from './bench/training-loop'
 import { DemoStepError, step } from './demo'
-import { timeToPlaySvg } from './plot-svg'
 
-const usage = `Usage: npm run bench:python -- [options]
+const usage = `Usage: npm run bench:python -- [--sessions N] [--held-out N] [--block-size N]
+                          [--port N] [--keep] [--json file] [--plot file.svg]
 
-Options:
-  --sessions N      sessions to record (24)
-  --held-out N      sessions never uploaded, measured on the image (6)
-  --block-size N    the app's block size in bytes (16384)
-  --port N          port of the local service (a free one)
-  --keep            keep the work folder (build, traces, state, log)
-  --json <file>     write every figure as JSON
-  --plot <file>     write the time-to-play plot as SVG`
+Measures preload and time to play of Python sessions on its standard library (docs/benchmarks.md).
+${PRELOAD_BENCH_OPTIONS}`
 
 /** Options of {@link runPythonBench}. */
 export interface PythonBenchOptions {
@@ -109,66 +99,19 @@ export async function runPythonBench(opts: PythonBenchOptions = {}): Promise<Pyt
   }
 }
 
-async function main(): Promise<number> {
-  const { values } = parseArgs({
-    options: {
-      sessions: { type: 'string' },
-      'held-out': { type: 'string' },
-      'block-size': { type: 'string' },
-      port: { type: 'string' },
-      keep: { type: 'boolean' },
-      json: { type: 'string' },
-      plot: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-    strict: false,
+function main(): Promise<number> {
+  return preloadBenchMain({
+    usage,
+    run: (run) => runPythonBench(run),
+    lines: (result) => [
+      `Build: ${result.build.files} files, ${formatBytes(result.build.tarBytes)} tar, blocks ` +
+        `of ${formatBytes(result.build.blockSize)}`,
+      'Sessions:',
+      ...result.sessions.map(
+        (s) => `  ${s.name}: ${s.jobs.join(' ')} (${s.durationMs} ms, ${s.files} files)`,
+      ),
+    ],
   })
-  const numbers = [values.sessions, values['held-out'], values['block-size'], values.port]
-  if (values.help || numbers.some((v) => v !== undefined && !/^\d+$/.test(String(v)))) {
-    process.stdout.write(`${usage}\n`)
-    return values.help ? 0 : 2
-  }
-  const number = (value: unknown) => (value === undefined ? undefined : Number(value))
-  const started = Date.now()
-  try {
-    const result = await runPythonBench({
-      sessions: number(values.sessions),
-      heldOut: number(values['held-out']),
-      blockSize: number(values['block-size']),
-      port: number(values.port),
-      keep: Boolean(values.keep),
-      mbits: [10, 25, 50, 100, 250, 500, 1000],
-    })
-    const { report, fetched } = result
-    const perSession = result.sessions
-      .map((s) => `  ${s.name}: ${s.jobs.join(' ')} (${s.durationMs} ms, ${s.files} files)`)
-      .join('\n')
-    process.stdout.write(
-      `\nImage ${result.nativeDxfName} -> ${result.dxfName} (${result.run?.reason})\n` +
-        `Fetched ${formatBytes(fetched.sizeBytes)} in ${fetched.requests} range requests, ` +
-        `${fetched.blocks} blocks checked\n` +
-        `Build: ${result.build.files} files, ${formatBytes(result.build.tarBytes)} tar, blocks ` +
-        `of ${formatBytes(result.build.blockSize)}\nSessions:\n${perSession}\n` +
-        `Held out: ${result.heldOut.join(', ')}; uploaded: ${result.uploaded.length}\n\n` +
-        `${formatReport(report, REPORT_MBITS)}\n` +
-        `${bestSharedNote(report.bestShared ?? { exact: true })}\n\n` +
-        `Targets at 100 Mbit/s (median):\n${targetVerdicts(report).join('\n')}\n\n` +
-        `bench finished in ${((Date.now() - started) / 1000).toFixed(0)} s\n`,
-    )
-    if (typeof values.json === 'string') {
-      await writeFile(values.json, `${JSON.stringify(result, null, 2)}\n`)
-    }
-    if (typeof values.plot === 'string') await writeFile(values.plot, timeToPlaySvg(result))
-    if (!values.keep) await rm(result.workDir, { recursive: true, force: true })
-    return 0
-  } catch (error) {
-    const message =
-      error instanceof DemoStepError || error instanceof ApiCallError
-        ? error.message
-        : ((error as Error).stack ?? String(error))
-    process.stderr.write(`\nbench failed: ${message}\n`)
-    return 1
-  }
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === resolve(import.meta.filename)) {

@@ -12,15 +12,14 @@
  * --json <file>, --plot <file.svg>.
  */
 import { spawnSync } from 'node:child_process'
-import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, stat } from 'node:fs/promises'
 import { cpus, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { parseArgs } from 'node:util'
-import { ApiCallError } from '../cli/api-client'
-import { bestSharedNote, type ImageEvaluation } from '../cli/commands/eval'
-import { formatReport, modelOfImage, REPORT_MBITS } from '../cli/commands/eval-report'
+import type { ImageEvaluation } from '../cli/commands/eval'
+import { modelOfImage } from '../cli/commands/eval-report'
 import { formatBytes } from '../cli/progress'
 import { buildDpkgWorld, type DpkgWorld } from './bench/dpkg-world'
+import { PRELOAD_BENCH_OPTIONS, preloadBenchMain } from './bench/preload-bench-cli'
 import {
   databaseBlockNames,
   loadFirstAccess,
@@ -28,10 +27,8 @@ import {
   preloadCauses,
 } from './bench/preload-cause'
 import { copyProgram, programLayout, recordSqliteSessions } from './bench/sqlite-sessions'
-import { targetVerdicts } from './bench/targets'
 import { type TrainingLoopResult, trainAndMeasure } from './bench/training-loop'
 import { DemoStepError, step } from './demo'
-import { timeToPlaySvg } from './plot-svg'
 
 const SQLITE3 = '/usr/bin/sqlite3'
 
@@ -176,72 +173,19 @@ const usage = `Usage: npm run bench:sqlite -- [--sessions N] [--held-out N] [--b
                           [--port N] [--keep] [--json file] [--plot file.svg]
 
 Measures preload and time to play of sqlite3 sessions on a dpkg database (docs/benchmarks.md).
-  --sessions N     sessions recorded (default 24)
-  --held-out N     sessions never uploaded, measured at the end (default 6)
-  --block-size N   the app's block size in bytes (default 16384)
-  --port N         port of the service (default: a free one)
-  --keep           keep the work folder (program, traces, tar, fetched image, service state)
-  --json <file>    write the figures
-  --plot <file>    draw time to play against bandwidth (scripts/plot-svg.ts)`
+${PRELOAD_BENCH_OPTIONS}`
 
-async function main(): Promise<number> {
-  const { values } = parseArgs({
-    options: {
-      sessions: { type: 'string' },
-      'held-out': { type: 'string' },
-      'block-size': { type: 'string' },
-      port: { type: 'string' },
-      keep: { type: 'boolean' },
-      json: { type: 'string' },
-      plot: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-    strict: false,
+function main(): Promise<number> {
+  return preloadBenchMain({
+    usage,
+    run: (run) => runSqliteBench(run),
+    lines: (result) => [
+      `Files identical to the build: ${result.fetched.verified?.files}`,
+      `Build: ${result.build.files} files, ${formatBytes(result.build.tarBytes)} tar ` +
+        `(database ${formatBytes(result.build.dbBytes)}), blocks of ${formatBytes(result.build.blockSize)}`,
+    ],
+    more: (result) => `What sets the image's P* at 100 Mbit/s:\n${formatCauses(result.causes)}`,
   })
-  const numbers = [values.sessions, values['held-out'], values['block-size'], values.port]
-  if (values.help || numbers.some((v) => v !== undefined && !/^\d+$/.test(String(v)))) {
-    process.stdout.write(`${usage}\n`)
-    return values.help ? 0 : 2
-  }
-  const number = (value: unknown) => (value === undefined ? undefined : Number(value))
-  const started = Date.now()
-  try {
-    const result = await runSqliteBench({
-      sessions: number(values.sessions),
-      heldOut: number(values['held-out']),
-      blockSize: number(values['block-size']),
-      port: number(values.port),
-      keep: Boolean(values.keep),
-      mbits: [10, 25, 50, 100, 250, 500, 1000],
-    })
-    const { report, fetched } = result
-    process.stdout.write(
-      `\nImage ${result.nativeDxfName} -> ${result.dxfName} (${result.run?.reason})\n` +
-        `Fetched ${formatBytes(fetched.sizeBytes)} in ${fetched.requests} range requests, ` +
-        `${fetched.blocks} blocks checked, ${fetched.verified?.files} files identical to the build\n` +
-        `Build: ${result.build.files} files, ${formatBytes(result.build.tarBytes)} tar ` +
-        `(database ${formatBytes(result.build.dbBytes)}), blocks of ${formatBytes(result.build.blockSize)}\n` +
-        `Held out: ${result.heldOut.join(', ')}; uploaded: ${result.uploaded.length}\n\n` +
-        `${formatReport(report, REPORT_MBITS)}\n` +
-        `${bestSharedNote(report.bestShared ?? { exact: true })}\n\n` +
-        `What sets the image's P* at 100 Mbit/s:\n${formatCauses(result.causes)}\n\n` +
-        `Targets at 100 Mbit/s (median):\n${targetVerdicts(report).join('\n')}\n\n` +
-        `bench finished in ${((Date.now() - started) / 1000).toFixed(0)} s\n`,
-    )
-    if (typeof values.json === 'string') {
-      await writeFile(values.json, `${JSON.stringify(result, null, 2)}\n`)
-    }
-    if (typeof values.plot === 'string') await writeFile(values.plot, timeToPlaySvg(result))
-    if (!values.keep) await rm(result.workDir, { recursive: true, force: true })
-    return 0
-  } catch (error) {
-    const message =
-      error instanceof DemoStepError || error instanceof ApiCallError
-        ? error.message
-        : ((error as Error).stack ?? String(error))
-    process.stderr.write(`\nbench failed: ${message}\n`)
-    return 1
-  }
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === resolve(import.meta.filename)) {
