@@ -17,7 +17,7 @@ import { createServer } from 'node:net'
 import { cpus, freemem, tmpdir, totalmem } from 'node:os'
 import { join, resolve } from 'node:path'
 import { parseArgs, stripVTControlCharacters } from 'node:util'
-import { ApiCallError, ApiClient, login } from '../cli/api-client'
+import { ApiClient, login } from '../cli/api-client'
 import { mintAdminToken } from '../cli/commands/admin-token'
 import { createApp, type TrainingSettings } from '../cli/commands/app-create'
 import { packBuild } from '../cli/commands/build-pack'
@@ -32,6 +32,7 @@ import { recordTrace, writeTrace } from '../cli/commands/trace-record'
 import { uploadTrace } from '../cli/commands/trace-upload'
 import { createUser } from '../cli/commands/user-create'
 import { formatBytes } from '../cli/progress'
+import { failureMessage } from './bench/preload-bench-cli'
 import { targetVerdicts } from './bench/targets'
 
 const root = resolve(import.meta.dirname, '..')
@@ -749,11 +750,7 @@ async function main(): Promise<number> {
     if (!values.keep) await rm(result.workDir, { recursive: true, force: true })
     return 0
   } catch (error) {
-    const message =
-      error instanceof DemoStepError || error instanceof ApiCallError
-        ? error.message
-        : ((error as Error).stack ?? String(error))
-    process.stderr.write(`\ndemo failed: ${message}\n`)
+    process.stderr.write(`\ndemo failed: ${failureMessage(error)}\n`)
     return 1
   }
 }

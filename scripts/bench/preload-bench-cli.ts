@@ -104,11 +104,14 @@ export async function preloadBenchMain<R extends PreloadBenchResult>(opts: {
     if (!values.keep) await rm(result.workDir, { recursive: true, force: true })
     return 0
   } catch (error) {
-    const message =
-      error instanceof DemoStepError || error instanceof ApiCallError
-        ? error.message
-        : ((error as Error).stack ?? String(error))
-    process.stderr.write(`\nbench failed: ${message}\n`)
+    process.stderr.write(`\nbench failed: ${failureMessage(error)}\n`)
     return 1
   }
+}
+
+/** What a failed run tells the user: the step's or the call's own message, else the stack. */
+export function failureMessage(error: unknown): string {
+  return error instanceof DemoStepError || error instanceof ApiCallError
+    ? error.message
+    : ((error as Error).stack ?? String(error))
 }
