@@ -91,9 +91,16 @@ export const userCreate: Command = {
       input = { username, machine: false, email, firstname, surname, title: values.title, roles }
     }
 
+    if (values.password && values['api-key']) {
+      throw new UsageError('give --password or --api-key, not both')
+    }
     let client = clientOf(values)
+    // A --password given here wins over an API key from the environment (ROCKIT_API_KEY),
+    // which may be another user's; ROCKIT_PASSWORD is used only without any API key.
     const password = values.password ?? process.env.ROCKIT_PASSWORD
-    if (password && !client.credentials.apiKey) client = await login(client, password)
+    if (values.password || (password && !client.credentials.apiKey)) {
+      client = await login(client, password as string)
+    }
     const created = await createUser(client, input)
     const secret = created.apiKey
       ? `API key (shown once): ${created.apiKey}`

@@ -100,6 +100,15 @@ function answer(request: IncomingMessage, body: Buffer, response: ServerResponse
       },
     })
   }
+  if (route === 'POST /be/v1/login') {
+    return reply(response, 200, { status: 'success', message: 'ok', besessionToken: 'bs-1' })
+  }
+  if (route === 'POST /be/v1/auth') {
+    return reply(response, 200, { status: 'success', message: 'ok', beauthToken: 'ba-1' })
+  }
+  if (route === 'POST /be/v1/users') {
+    return reply(response, 201, { status: 'success', message: 'user created', password: 'p-1' })
+  }
   if (route === 'PATCH /be/v1/tasks') {
     return reply(response, 200, { status: 'success', message: 'task modified' })
   }
@@ -310,6 +319,38 @@ describe('trace upload', () => {
     expect(err).toContain('[2/2]')
     expect(err).toContain('422 invalidTrace: line 3: unknown path "x.pak"')
     expect(err).toContain('2 of 2 traces were not accepted')
+  })
+})
+
+describe('user create', () => {
+  const human = ['--email', 'a@example.com', '--firstname', 'Ada', '--surname', 'L']
+
+  it('logs in with --password even when ROCKIT_API_KEY is set for someone else', async () => {
+    vi.stubEnv('ROCKIT_API_KEY', 'someone-elses-key')
+    try {
+      const creds = ['--url', base, '--org', 'acme', '--user', 'owner', '--password', 'pw']
+      const { code, err } = await run(['user', 'create', 'ada', ...human, ...creds])
+      expect(code, err).toBe(0)
+    } finally {
+      vi.unstubAllEnvs()
+    }
+    const create = fake.seen.find((seen) => seen.path === '/be/v1/users')!
+    expect(create.headers['x-rockit-beauth-token']).toBe('ba-1')
+    expect(create.headers['x-rockit-api-key']).toBeUndefined()
+    expect(JSON.parse(fake.seen.find((seen) => seen.path === '/be/v1/login')!.body)).toEqual({
+      orgName: 'acme',
+      username: 'owner',
+      password: 'pw',
+    })
+  })
+
+  it('refuses --password together with --api-key', async () => {
+    const creds = ['--url', base, '--org', 'acme', '--user', 'owner']
+    const both = ['--password', 'pw', '--api-key', 'k']
+    const { code, err } = await run(['user', 'create', 'ada', ...human, ...creds, ...both])
+    expect(code).toBe(2)
+    expect(err).toContain('not both')
+    expect(fake.seen).toHaveLength(0)
   })
 })
 
