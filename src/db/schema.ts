@@ -382,6 +382,8 @@ export const trainingRuns = sqliteTable(
     qualityAfter: text('quality_after'),
     deployed: integer('deployed', { mode: 'boolean' }).notNull().default(false),
     reason: text('reason').notNull(),
+    /** The order method (ORDER_METHODS) the candidate was ordered by, once measured. */
+    method: text('method'),
     created: text('created').notNull().default(now),
   },
   (t) => [index('training_runs_app').on(t.appId, t.created)],

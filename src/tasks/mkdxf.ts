@@ -72,6 +72,7 @@ async function end(job: RunJob, ending: Ending): Promise<StepOutcome> {
     after: ending.decision?.after,
     deployed: ending.deployed,
     reason: ending.reason,
+    method: ending.decision?.method,
   })
   await dropScratch(job)
   return {
@@ -86,6 +87,7 @@ async function end(job: RunJob, ending: Ending): Promise<StepOutcome> {
       ...(ending.decision
         ? { qualityBefore: ending.decision.before, qualityAfter: ending.decision.after }
         : {}),
+      ...(ending.decision?.method ? { method: ending.decision.method } : {}),
     },
   }
 }

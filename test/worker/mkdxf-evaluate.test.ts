@@ -4,6 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest'
 import { dbOf } from '../../src/db/client'
 import { trainingRuns } from '../../src/db/schema'
 import { loadBuildModel } from '../../src/domain/training/build-store'
+import { appOrderMethod, inheritedStats } from '../../src/domain/training/carry'
 import type { EvaluationCursor } from '../../src/domain/training/mkdxf/evaluate'
 import { scratchKeys } from '../../src/domain/training/mkdxf/run-job'
 import { loadStats } from '../../src/domain/training/stats-store'
@@ -15,11 +16,14 @@ import { submitTask } from '../../src/tasks/service'
 import type { StepOutcome } from '../../src/tasks/types'
 import { allKeys, driveTask, readImageHeader, stepTask } from './build-fixtures'
 import { newOrg, type OrgFixture } from './fixtures'
+import { call } from './helpers'
 import {
   appWithBuild,
   BLOCK,
   eventually,
   figuresOf,
+  gameEntries,
+  importBuild,
   playedSession,
   type TrainingApp,
   traceFile,
@@ -230,5 +234,29 @@ describe('mkdxf picks the order method that cross-validates best for the app', (
     const dxfName = `dxf-${buildIdText(app.buildId)}-02`
     const header = await readImageHeader(imageKeys(app.orgId, app.appId, dxfName).image)
     expect([...header.order]).toEqual([...expected])
+    expect((await runRow(taskName))[0].method).toBe(second.name)
+    const detail = await call('GET', `/be/v1/trainings/${app.name}`, { headers: org.headers })
+    expect(detail.body.training.runs[0]).toMatchObject({ taskName, method: second.name })
+
+    // The app's next build starts from the method its training chose: its first image is the
+    // inherited statistics in the second method's order, not the first's.
+    expect((await appOrderMethod(env, app.appId)).name).toBe(second.name)
+    const next = await importBuild(app, gameEntries())
+    const nextModel = await loadBuildModel(env, { ...app, ...next, blockSize: BLOCK })
+    const inherited = await inheritedStats(env, app, app.buildId, {
+      buildId: next.buildId,
+      model: nextModel,
+    })
+    const carried = orderFromStats(nextModel, inherited!, {
+      untraced: 'last',
+      needShare: second.needShare,
+    })
+    expect([...carried]).not.toEqual([
+      ...orderFromStats(nextModel, inherited!, { untraced: 'last' }),
+    ])
+    const nextHeader = await readImageHeader(
+      imageKeys(app.orgId, app.appId, `dxf-${buildIdText(next.buildId)}-01`).image,
+    )
+    expect([...nextHeader.order]).toEqual([...carried])
   }, 120_000)
 })

@@ -11,12 +11,12 @@
  * time (about 6 MB), so storing them copies nothing. Measured at 1.6 M blocks in
  * docs/benchmarks.md ("Memory of patch planning and inheritance").
  */
-import { and, eq } from 'drizzle-orm'
+import { and, desc, eq } from 'drizzle-orm'
 import { dbOf } from '../../db/client'
-import { apps, builds } from '../../db/schema'
+import { apps, builds, trainingRuns } from '../../db/schema'
 import { type BlockStats, encodedStatsBytes } from '../../engine/block-stats'
 import type { BuildModel } from '../../engine/build-model'
-import { orderFromStats } from '../../engine/order'
+import { ORDER_METHODS, type OrderMethod, orderFromStats } from '../../engine/order'
 import { regionLayout } from '../../engine/regions'
 import { InheritanceMatcher, inheritEncodedStats } from '../../engine/stats-inherit'
 import type { Env } from '../../env'
@@ -136,7 +136,8 @@ async function readBody(object: R2ObjectBody, into: Uint8Array): Promise<Uint8Ar
 /**
  * The order of a new build's first image carried from the app's training: the previous
  * current build's statistics inherited by the new build's blocks, ordered as `mkdxf` would
- * (untraced blocks first while fewer than `nTracesReliable` traces exist). Null when there is
+ * (untraced blocks first while fewer than `nTracesReliable` traces exist), by the order method
+ * the app's last published run chose. Null when there is
  * nothing to carry: the first build, or no traces yet.
  */
 export async function carriedTrainingOrder(
@@ -159,5 +160,23 @@ export async function carriedTrainingOrder(
   const stats = await inheritedStats(env, owner, app.iCurBuild, { buildId, model })
   if (!stats) return null
   const reliable = stats.nTraces >= parseTraining(app.training).nTracesReliable
-  return orderFromStats(model, stats, { untraced: reliable ? 'last' : 'first' })
+  const method = await appOrderMethod(env, appId)
+  return orderFromStats(model, stats, {
+    untraced: reliable ? 'last' : 'first',
+    needShare: method.needShare,
+  })
+}
+
+/**
+ * The order method the app's training chose last: that of its newest published run, or the
+ * first method while none was published (docs/training.md, section 3).
+ */
+export async function appOrderMethod(env: Env, appId: string): Promise<OrderMethod> {
+  const run = await dbOf(env)
+    .select({ method: trainingRuns.method })
+    .from(trainingRuns)
+    .where(and(eq(trainingRuns.appId, appId), eq(trainingRuns.deployed, true)))
+    .orderBy(desc(trainingRuns.created), desc(trainingRuns.id))
+    .get()
+  return ORDER_METHODS.find((method) => method.name === run?.method) ?? ORDER_METHODS[0]
 }

@@ -130,6 +130,8 @@ export interface TrainingRunView {
   qualityAfter: unknown
   deployed: boolean
   reason: string
+  /** The order method the candidate was measured by; null when the run measured nothing. */
+  method: string | null
   created: string
 }
 
@@ -153,6 +155,7 @@ export async function trainingRunsOf(env: Env, appId: string): Promise<TrainingR
     qualityAfter: row.qualityAfter ? JSON.parse(row.qualityAfter) : null,
     deployed: row.deployed,
     reason: row.reason,
+    method: row.method,
     created: row.created,
   }))
 }

@@ -58,6 +58,14 @@ const trainingRunSchema = z
     qualityAfter: z.unknown().openapi({ description: 'Measure of the candidate image' }),
     deployed: z.boolean(),
     reason: z.string().openapi({ description: 'Why the candidate was or was not published' }),
+    method: z
+      .string()
+      .nullable()
+      .openapi({
+        description:
+          'Order the candidate was measured by: `tenth` (blocks timed once a tenth of the ' +
+          'sessions read them) or `first` (once any session read them); null when not measured',
+      }),
     created: z.string(),
   })
   .openapi('TrainingRun')

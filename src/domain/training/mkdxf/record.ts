@@ -18,6 +18,8 @@ export interface RunRecordInput {
   after?: RunQuality
   deployed: boolean
   reason: string
+  /** The order method the candidate was measured by (ORDER_METHODS), once measured. */
+  method?: string
 }
 
 /** Records the run (once). */
@@ -34,6 +36,7 @@ export async function recordRun(env: Env, run: RunRecordInput): Promise<void> {
       qualityAfter: run.after ? JSON.stringify(run.after) : null,
       deployed: run.deployed,
       reason: run.reason,
+      method: run.method ?? null,
     })
     .onConflictDoNothing()
 }
