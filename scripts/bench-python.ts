@@ -10,12 +10,14 @@
  * Options: --sessions N (24), --held-out N (6), --block-size N (16384), --port N, --keep,
  * --json <file>, --plot <file.svg>.
  */
+
 import { mkdtemp } from 'node:fs/promises'
 import { cpus, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { formatBytes } from '../cli/progress'
 import { PRELOAD_BENCH_OPTIONS, preloadBenchMain } from './bench/preload-bench-cli'
 import { copyPythonWorld, type PythonSession, recordPythonSessions } from './bench/python-sessions'
+import { splitSessions } from './bench/session-split'
 import { type TrainingLoopResult, trainAndMeasure } from './bench/training-loop'
 import { DemoStepError, step } from './demo'
 
@@ -63,13 +65,7 @@ export async function runPythonBench(opts: PythonBenchOptions = {}): Promise<Pyt
   const sessions = await step(`record ${count} sessions of python3 under strace`, log, () =>
     recordPythonSessions({ appDir, workDir, count, log }),
   )
-  // Every k-th session is held out, spread over the plans; the rest are uploaded.
-  const stride = count / heldOutCount
-  const heldOutIndex = new Set(
-    Array.from({ length: heldOutCount }, (_, i) => Math.floor(i * stride + stride - 1)),
-  )
-  const heldOut = sessions.filter((_, i) => heldOutIndex.has(i))
-  const uploaded = sessions.filter((_, i) => !heldOutIndex.has(i))
+  const { heldOut, uploaded } = splitSessions(sessions, heldOutCount)
   const loop = await trainAndMeasure({
     appDir,
     workDir,

@@ -11,6 +11,7 @@
  * Options: --sessions N (24), --held-out N (6), --block-size N (16384), --port N, --keep,
  * --json <file>, --plot <file.svg>.
  */
+
 import { spawnSync } from 'node:child_process'
 import { mkdir, mkdtemp, stat } from 'node:fs/promises'
 import { cpus, tmpdir } from 'node:os'
@@ -26,6 +27,7 @@ import {
   type PreloadCause,
   preloadCauses,
 } from './bench/preload-cause'
+import { splitSessions } from './bench/session-split'
 import { copyProgram, programLayout, recordSqliteSessions } from './bench/sqlite-sessions'
 import { type TrainingLoopResult, trainAndMeasure } from './bench/training-loop'
 import { DemoStepError, step } from './demo'
@@ -91,13 +93,7 @@ export async function runSqliteBench(opts: SqliteBenchOptions = {}): Promise<Sql
   const sessions = await step(`record ${count} sessions of sqlite3 under strace`, log, () =>
     recordSqliteSessions({ appDir, loader, world, workDir, count, log }),
   )
-  // Every k-th session is held out, spread over the plans; the rest are uploaded.
-  const stride = count / heldOutCount
-  const heldOutIndex = new Set(
-    Array.from({ length: heldOutCount }, (_, i) => Math.floor(i * stride + stride - 1)),
-  )
-  const heldOut = sessions.filter((_, i) => heldOutIndex.has(i))
-  const uploaded = sessions.filter((_, i) => !heldOutIndex.has(i))
+  const { heldOut, uploaded } = splitSessions(sessions, heldOutCount)
   const { header, tarBytes, files, ...measured } = await trainAndMeasure({
     appDir,
     workDir,

@@ -10,6 +10,7 @@
  * Options: --sessions N (16), --held-out N (4), --port N, --keep (keep the work folder),
  * --json <file> (write the figures, for docs/benchmarks.md and scripts/plot-svg.ts).
  */
+
 import { type ChildProcess, spawn } from 'node:child_process'
 import { createWriteStream } from 'node:fs'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
@@ -33,6 +34,7 @@ import { uploadTrace } from '../cli/commands/trace-upload'
 import { createUser } from '../cli/commands/user-create'
 import { formatBytes } from '../cli/progress'
 import { failureMessage } from './bench/preload-bench-cli'
+import { splitSessions } from './bench/session-split'
 import { targetVerdicts } from './bench/targets'
 
 const root = resolve(import.meta.dirname, '..')
@@ -521,12 +523,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
   const sessions = await step(`record ${count} sessions of tsc under strace`, log, () =>
     recordSessions({ buildDir, workDir, count, log }),
   )
-  const stride = count / heldOutCount
-  const heldOutIndex = new Set(
-    Array.from({ length: heldOutCount }, (_, i) => Math.floor(i * stride + stride - 1)),
-  )
-  const heldOut = sessions.filter((_, i) => heldOutIndex.has(i))
-  const uploaded = sessions.filter((_, i) => !heldOutIndex.has(i))
+  const { heldOut, uploaded } = splitSessions(sessions, heldOutCount)
 
   const tar = join(workDir, 'build.tar')
   const entries = await step(`pack ${buildDir} as the build`, log, () =>

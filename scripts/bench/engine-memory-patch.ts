@@ -26,7 +26,7 @@ import { parseArgs } from 'node:util'
 import { Worker } from 'node:worker_threads'
 import type { BlockStats } from '../../src/engine/block-stats'
 import type { BuildModel } from '../../src/engine/build-model'
-import type { PatchPlan } from '../../src/engine/patch'
+import type { PatchPlan } from '../../src/engine/patch-plan'
 import type { ScannedFile } from '../../src/engine/tar-scan'
 
 const BLOCK_SIZE = 64 * 1024
@@ -49,7 +49,8 @@ const srcDir = resolve(values.src as string)
 const load = (name: string) => import(pathToFileURL(`${srcDir}/${name}.ts`).href)
 const { emptyStats, encodeStats } = await load('engine/block-stats')
 const { encodeImageHeader } = await load('engine/dxf')
-const { planPatch } = await load('engine/patch')
+// Revisions before the split kept planPatch in engine/patch.ts.
+const { planPatch } = await load('engine/patch-plan').catch(() => load('engine/patch'))
 const { modelOfFiles } = await load('domain/training/build-store')
 const { modelOfBuild } = await load('domain/training/fold')
 const { inheritedStats } = await load('domain/training/carry')

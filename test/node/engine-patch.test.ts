@@ -6,15 +6,13 @@ import { encodeImageHeader, parseImageHeader } from '../../src/engine/dxf'
 import { writeImage } from '../../src/engine/dxf-stream'
 import {
   applyPatch,
-  carriedDataBytes,
-  changedFilesBytes,
   encodePatchFixedHeader,
   encodePatchHeader,
   imageFixedFields,
   parsePatchHeader,
-  planPatch,
   writePatch,
 } from '../../src/engine/patch'
+import { carriedDataBytes, changedFilesBytes, planPatch } from '../../src/engine/patch-plan'
 import { seededRng } from './engine-fixtures'
 import {
   collect,

@@ -15,13 +15,11 @@ import { dbOf } from '../../../db/client'
 import { builds, patches } from '../../../db/schema'
 import { IMAGE_FIXED_HEADER_BYTES } from '../../../engine/dxf'
 import {
-  carriedDataBytes,
-  changedFilesBytes,
   encodePatchFixedHeader,
   imageFixedFields,
   PATCH_FIXED_HEADER_BYTES,
-  planPatch,
 } from '../../../engine/patch'
+import { carriedDataBytes, changedFilesBytes, planPatch } from '../../../engine/patch-plan'
 import type { Env } from '../../../env'
 import { buildKeys, imageKeys, patchKey } from '../../../storage/keys'
 import { newId } from '../../auth/secrets'
