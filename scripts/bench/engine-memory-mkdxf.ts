@@ -15,7 +15,7 @@
  * collected. Collections add to the time of a `--live` run.
  *
  * Run: node --expose-gc --import tsx scripts/bench/engine-memory-mkdxf.ts
- *   [--blocks 1600000] [--traces 500] [--share 0.05] [--step plan|start|fold|decide|prepare] [--live] [--runs 3]
+ *   [--blocks 1600000] [--traces 500] [--share 0.05] [--step plan|start|fold|decide|prepare] [--method tenth|first|typical] [--live] [--runs 3]
  */
 import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
@@ -40,12 +40,13 @@ import {
   type OrderBuilder,
 } from '../../src/engine/cross-validate'
 import { encodeImageHeader } from '../../src/engine/dxf'
-import { orderFromStats } from '../../src/engine/order'
+import { ORDER_METHODS, orderFromStats } from '../../src/engine/order'
 import { loadProfile } from '../../src/engine/profile'
 import type { ScannedFile } from '../../src/engine/tar-scan'
 import { decodeNormalisedTrace, encodeNormalisedTrace } from '../../src/engine/trace-codec'
 import { forEachTrace, type TraceSource } from '../../src/engine/trace-source'
 import type { FirstAccess } from '../../src/engine/trace-types'
+import { typicalNeed, withTypicalHead } from '../../src/engine/typical'
 
 const STEPS = ['plan', 'start', 'fold', 'decide', 'prepare'] as const
 type Step = (typeof STEPS)[number]
@@ -63,6 +64,8 @@ interface Options {
   folds: number
   /** Children per step; the highest peak is the figure. */
   runs: number
+  /** The order method (ORDER_METHODS) the fold step orders by. */
+  method: string
 }
 
 function optionsOf(args: string[]): Options & { step?: Step } {
@@ -78,6 +81,7 @@ function optionsOf(args: string[]): Options & { step?: Step } {
     share: Number(value('share') ?? 0.05),
     folds: 5,
     runs: Number(value('runs') ?? 3),
+    method: value('method') ?? 'tenth',
     step,
   }
 }
@@ -302,6 +306,8 @@ async function runStep(step: Step, opts: Options): Promise<{ peakBytes: number; 
       return [covered, bytes.length]
     }
   } else if (step === 'fold') {
+    const method = ORDER_METHODS.find((one) => one.name === opts.method)
+    if (!method) throw new Error(`unknown order method ${opts.method}`)
     const current = encodeBlockList(nativeList(input.model))
     run = async () => {
       const model = loadModel(input)
@@ -312,7 +318,12 @@ async function runStep(step: Step, opts: Options): Promise<{ peakBytes: number; 
       const builder: OrderBuilder = async (training) => {
         const stats = emptyStats(model)
         await forEachTrace(training, (trace) => addTrace(stats, model, trace, 0))
-        return peak.around(() => orderFromStats(model, stats, { untraced: 'last' }))
+        const order = peak.around(() =>
+          orderFromStats(model, stats, { untraced: 'last', needShare: method.needShare }),
+        )
+        if (method.typicalShare === undefined) return order
+        const need = await typicalNeed(model, stats, training, method.typicalShare)
+        return peak.around(() => withTypicalHead(order, need, stats))
       }
       const traces = traceSource(input.traceBlobs, peak)
       const result = await crossValidateFold(model, traces, opts.folds, 0, builder, {

@@ -8,8 +8,9 @@
  * together later ({@link foldsReport}), so a service can spread the work over bounded steps.
  *
  * Memory of one fold at 1.6 M blocks: while the order is built, what `buildOrder` needs
- * (about 50 bytes per block for {@link statsOrderBuilder}: the statistics and the sort);
- * then block-end tables of 12.8 MB for the candidate, the file-level order and `current`.
+ * (about 50 bytes per block for {@link statsOrderBuilder}: the statistics and the sort, and 4
+ * more for a typical head); then block-end tables of 12.8 MB for the candidate, the file-level
+ * order and `current`.
  */
 import { addTrace as addToStats, type BlockStats, emptyStats } from './block-stats'
 import { type BuildModel, blockLengths, modelIndex } from './build-model'
@@ -21,9 +22,10 @@ import {
   tallyTrace,
 } from './evaluate'
 import { blockEnds } from './image-layout'
-import { FileLevelOrder, type OrderOptions, orderFromStats } from './order'
+import { FileLevelOrder, type OrderOptions } from './order'
 import { BYTES_PER_MBIT } from './preload'
 import { forEachTrace, subsetSource, type TraceSource } from './trace-source'
+import { orderWithTypical } from './typical'
 
 /** Makes an order from training traces. */
 export type OrderBuilder = (training: TraceSource) => Promise<Uint32Array> | Uint32Array
@@ -50,7 +52,9 @@ export interface FoldPreloads {
 }
 
 /**
- * The service's method: statistics of the training traces, then {@link orderFromStats}.
+ * The service's method: statistics of the training traces, then `orderFromStats`; with
+ * `typicalShare`, the typical sessions' blocks moved first (typical.ts, which reads at most
+ * TYPICAL_SAMPLE of the training traces twice more).
  *
  * @example await crossValidate(model, traces, 5, statsOrderBuilder(model, { untraced: 'last' }))
  */
@@ -58,7 +62,7 @@ export function statsOrderBuilder(model: BuildModel, opts: OrderOptions): OrderB
   return async (training) => {
     const stats: BlockStats = emptyStats(model)
     await forEachTrace(training, (trace) => addToStats(stats, model, trace, 0))
-    return orderFromStats(model, stats, opts)
+    return orderWithTypical(model, stats, opts, training)
   }
 }
 

@@ -19,6 +19,12 @@ export interface OrderOptions {
    * (default `NEED_SHARE`, 10 %); see {@link ORDER_METHODS}.
    */
   needShare?: number
+  /**
+   * When set, the blocks of this share of the training sessions, the most typical, go first
+   * (typical.ts). It needs the traces themselves, not only their statistics: orders built from
+   * a trace source apply it (`statsOrderBuilder`), {@link orderFromStats} does not.
+   */
+  typicalShare?: number
 }
 
 /** A way to order a build from its statistics, as `mkdxf` names it in its runs. */
@@ -27,6 +33,8 @@ export interface OrderMethod {
   /** What the name means, for run records. */
   label: string
   needShare: number
+  /** See {@link OrderOptions.typicalShare}. */
+  typicalShare?: number
 }
 
 /**
@@ -34,12 +42,20 @@ export interface OrderMethod {
  * a tie). Timing a block only once a tenth of the sessions read it keeps one fast session from
  * pulling rare data ahead of what every session needs first (long game sessions); timing it by
  * its first reader serves apps whose short sessions each read a few modules of many, where a
- * module two sessions in twenty read is needed at start by the next session that reads it
- * (docs/training.md, section 3).
+ * module two sessions in twenty read is needed at start by the next session that reads it;
+ * putting the blocks of the most typical half of the sessions first serves the median session
+ * where each reads a different few percent (typical.ts; docs/training.md, section 3).
  */
 export const ORDER_METHODS: readonly OrderMethod[] = [
   { name: 'tenth', label: 'blocks timed once a tenth of the sessions read them', needShare: 0.1 },
   { name: 'first', label: 'blocks timed once any session read them', needShare: 0 },
+  {
+    name: 'typical',
+    label:
+      'blocks of the most typical half of the sessions first, the rest timed once a tenth read them',
+    needShare: 0.1,
+    typicalShare: 0.5,
+  },
 ]
 
 /**

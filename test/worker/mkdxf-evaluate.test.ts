@@ -7,10 +7,12 @@ import { loadBuildModel } from '../../src/domain/training/build-store'
 import { appOrderMethod, inheritedStats } from '../../src/domain/training/carry'
 import type { EvaluationCursor } from '../../src/domain/training/mkdxf/evaluate'
 import { scratchKeys } from '../../src/domain/training/mkdxf/run-job'
+import { newestTraceKeys, storedTraces } from '../../src/domain/training/mkdxf/trace-sample'
 import { loadStats } from '../../src/domain/training/stats-store'
 import type { FoldPreloads } from '../../src/engine/cross-validate'
 import { ORDER_METHODS, orderFromStats } from '../../src/engine/order'
 import type { TraceRead } from '../../src/engine/trace-types'
+import { typicalNeed, withTypicalHead } from '../../src/engine/typical'
 import { buildIdText, imageKeys } from '../../src/storage/keys'
 import { submitTask } from '../../src/tasks/service'
 import type { StepOutcome } from '../../src/tasks/types'
@@ -108,6 +110,8 @@ describe('mkdxf evaluates in bounded steps', () => {
         expect(result.rows).toEqual(['native', 'file-level', 'image', 'current', 'ideal'])
       }
     }
+    // After each step, the next (method, fold); the last method's fold 5 means "decide".
+    expect(ORDER_METHODS).toHaveLength(3)
     expect(positions).toEqual([
       [0, 1],
       [0, 2],
@@ -118,9 +122,15 @@ describe('mkdxf evaluates in bounded steps', () => {
       [1, 2],
       [1, 3],
       [1, 4],
-      [1, 5],
+      [2, 0],
+      [2, 1],
+      [2, 2],
+      [2, 3],
+      [2, 4],
+      [2, 5],
     ])
-    expect(await allKeys(`${scratch.prefix}evaluation/`)).toHaveLength(11)
+    // The trace list and one object per method and fold.
+    expect(await allKeys(`${scratch.prefix}evaluation/`)).toHaveLength(1 + 3 * 5)
 
     expect(cursorOf(await stepTask(taskName)).stage).toBe('prepare')
     await driveTask(taskName)
@@ -171,49 +181,60 @@ describe('mkdxf evaluates in bounded steps', () => {
   }, 120_000)
 })
 
+/**
+ * An app of 20 played sessions and 2 that each read a block nobody else reads (under a tenth
+ * of 22 sessions, so the methods order those blocks differently), and a run of it evaluated
+ * with method `winner`'s figures made to win, driven to its end.
+ */
+async function runWonBy(winner: number): Promise<{ app: TrainingApp; taskName: string }> {
+  const app = await trainedApp(20)
+  for (const offset of [13, 14]) {
+    const reads: TraceRead[] = [
+      [0, 'game/boot.bin', 0, 2 * BLOCK],
+      [3, 'game/data/b.pak', offset * BLOCK, BLOCK],
+    ]
+    expect((await uploadTrace(app, traceFile(reads))).status).toBe(202)
+  }
+  await eventually('traces counted', async () =>
+    (await figuresOf(app)).nTraces === 22 ? true : undefined,
+  )
+  const taskName = await submitRun(app)
+  const scratch = scratchKeys(app.orgId, app.appId, app.buildId, taskName)
+  let cursor = cursorOf(await stepTask(taskName))
+  while (cursor.stage === 'evaluate' && (cursor.evaluation?.fold ?? 0) < 5) {
+    cursor = cursorOf(await stepTask(taskName))
+  }
+  const evaluation = cursor.evaluation as EvaluationCursor
+  expect(evaluation).toMatchObject({ traces: 22, method: ORDER_METHODS.length - 1, fold: 5 })
+
+  // Make the winner's image row measure better, as if its order served the folds sooner.
+  const method = ORDER_METHODS[winner]
+  for (let fold = 0; fold < 5; fold++) {
+    const key = scratch.fold(evaluation.sample, method.name, fold)
+    const result = (await (await env.BUCKET.get(key))!.json()) as FoldPreloads
+    const image = result.rows.indexOf('image')
+    const width = result.rows.length * result.mbits.length
+    const preload = result.preload.map((bytes, at) =>
+      Math.floor((at % width) / result.mbits.length) === image ? 0 : bytes,
+    )
+    await env.BUCKET.put(key, JSON.stringify({ ...result, preload }))
+  }
+
+  const decided = cursorOf(await stepTask(taskName))
+  expect(decided.stage).toBe('evaluate')
+  expect(decided.evaluation?.decided).toMatchObject({
+    method: winner,
+    decision: { deploy: true },
+  })
+  expect(cursorOf(await stepTask(taskName)).stage).toBe('prepare')
+  await driveTask(taskName)
+  return { app, taskName }
+}
+
 describe('mkdxf picks the order method that cross-validates best for the app', () => {
   it('orders the candidate again when another method wins, and publishes that order', async () => {
-    // 20 played sessions and 2 that each read a block nobody else reads: under a tenth of 22
-    // sessions, so the two methods order those blocks differently.
-    const app = await trainedApp(20)
-    for (const offset of [13, 14]) {
-      const reads: TraceRead[] = [
-        [0, 'game/boot.bin', 0, 2 * BLOCK],
-        [3, 'game/data/b.pak', offset * BLOCK, BLOCK],
-      ]
-      expect((await uploadTrace(app, traceFile(reads))).status).toBe(202)
-    }
-    await eventually('traces counted', async () =>
-      (await figuresOf(app)).nTraces === 22 ? true : undefined,
-    )
-    const taskName = await submitRun(app)
-    const scratch = scratchKeys(app.orgId, app.appId, app.buildId, taskName)
-    let cursor = cursorOf(await stepTask(taskName))
-    while (cursor.stage === 'evaluate' && (cursor.evaluation?.fold ?? 0) < 5) {
-      cursor = cursorOf(await stepTask(taskName))
-    }
-    const evaluation = cursor.evaluation as EvaluationCursor
-    expect(evaluation).toMatchObject({ traces: 22, method: 1, fold: 5 })
-
-    // These sessions measure the same on both methods (the first would win the tie): make
-    // the second one's image row measure better, as if its order served the folds sooner.
+    const { app, taskName } = await runWonBy(1)
     const second = ORDER_METHODS[1]
-    for (let fold = 0; fold < 5; fold++) {
-      const key = scratch.fold(evaluation.sample, second.name, fold)
-      const result = (await (await env.BUCKET.get(key))!.json()) as FoldPreloads
-      const image = result.rows.indexOf('image')
-      const width = result.rows.length * result.mbits.length
-      const preload = result.preload.map((bytes, at) =>
-        Math.floor((at % width) / result.mbits.length) === image ? 0 : bytes,
-      )
-      await env.BUCKET.put(key, JSON.stringify({ ...result, preload }))
-    }
-
-    const decided = cursorOf(await stepTask(taskName))
-    expect(decided.stage).toBe('evaluate')
-    expect(decided.evaluation?.decided).toMatchObject({ method: 1, decision: { deploy: true } })
-    expect(cursorOf(await stepTask(taskName)).stage).toBe('prepare')
-    await driveTask(taskName)
 
     const [run] = await runRow(taskName)
     expect(run.deployed).toBe(true)
@@ -258,5 +279,28 @@ describe('mkdxf picks the order method that cross-validates best for the app', (
       imageKeys(app.orgId, app.appId, `dxf-${buildIdText(next.buildId)}-01`).image,
     )
     expect([...nextHeader.order]).toEqual([...carried])
+  }, 120_000)
+
+  it('publishes the typical sessions first when that method wins', async () => {
+    const { app, taskName } = await runWonBy(2)
+    const typical = ORDER_METHODS[2]
+    expect(typical.name).toBe('typical')
+    const [run] = await runRow(taskName)
+    expect(run).toMatchObject({ deployed: true, method: 'typical' })
+    expect(run.reason).toContain(`order: ${typical.label}`)
+
+    // The image is the statistics' order with the typical half of the run's 22 traces first.
+    const model = await loadBuildModel(env, { ...app, blockSize: BLOCK })
+    const stored = await loadStats(env, app)
+    const keys = await newestTraceKeys(env, app)
+    expect(keys).toHaveLength(22)
+    const byTenth = orderFromStats(model, stored!.stats, { untraced: 'last' })
+    const need = await typicalNeed(model, stored!.stats, storedTraces(env, keys), 0.5)
+    const expected = withTypicalHead(byTenth.slice(), need, stored!.stats)
+    expect([...expected]).not.toEqual([...byTenth])
+    const header = await readImageHeader(
+      imageKeys(app.orgId, app.appId, `dxf-${buildIdText(app.buildId)}-02`).image,
+    )
+    expect([...header.order]).toEqual([...expected])
   }, 120_000)
 })

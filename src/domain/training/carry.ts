@@ -160,6 +160,8 @@ export async function carriedTrainingOrder(
   const stats = await inheritedStats(env, owner, app.iCurBuild, { buildId, model })
   if (!stats) return null
   const reliable = stats.nTraces >= parseTraining(app.training).nTracesReliable
+  // A typical head (typical.ts) is picked from traces of the build itself, and a new build
+  // has none yet: its first image is the method's order of the inherited statistics alone.
   const method = await appOrderMethod(env, appId)
   return orderFromStats(model, stats, {
     untraced: reliable ? 'last' : 'first',

@@ -64,7 +64,8 @@ const trainingRunSchema = z
       .openapi({
         description:
           'Order the candidate was measured by: `tenth` (blocks timed once a tenth of the ' +
-          'sessions read them) or `first` (once any session read them); null when not measured',
+          'sessions read them), `first` (once any session read them) or `typical` (the ' +
+          'blocks of the most typical half of the sessions first); null when not measured',
       }),
     created: z.string(),
   })

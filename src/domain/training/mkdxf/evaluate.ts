@@ -7,8 +7,9 @@
  *   the same traces whatever arrives meanwhile; the cursor keeps only that name, the counts
  *   and the current image's name.
  * - one step per fold and order method (ORDER_METHODS): the other folds' statistics, the
- *   method's order built from them, and the P* of the fold's held-out traces on each row, kept
- *   in a scratch object of that method and fold.
+ *   method's order built from them (`typical` reads up to 64 of those traces twice more), and
+ *   the P* of the fold's held-out traces on each row, kept in a scratch object of that method
+ *   and fold.
  * - decide: each method's folds make a report; the method whose row `image` has the smallest
  *   median P* at 100 Mbit/s (the first on a tie) is the app's, and its report is the one the run
  *   decides on. When the candidate wins, its load profile is measured on the same traces; when
@@ -140,7 +141,8 @@ async function measureFold(job: RunJob, plan: RunPlan, at: EvaluationCursor) {
   const current = await currentOrder(job, at.current)
   const methodIndex = at.method ?? 0
   const method = ORDER_METHODS[methodIndex]
-  const builder = statsOrderBuilder(model, { untraced: plan.untraced, needShare: method.needShare })
+  const { needShare, typicalShare } = method
+  const builder = statsOrderBuilder(model, { untraced: plan.untraced, needShare, typicalShare })
   const traces = storedTraces(job.env, keys)
   const result = await crossValidateFold(model, traces, at.folds, at.fold, builder, { current })
   await job.env.BUCKET.put(
@@ -214,9 +216,9 @@ async function reorderWinner(
   at: EvaluationCursor,
   decided: NonNullable<EvaluationCursor['decided']>,
 ): Promise<EvaluationStep> {
-  await reorderCandidate(job, plan, ORDER_METHODS[decided.method])
-  const model = await modelOf(job)
   const traces = storedTraces(job.env, await traceKeys(job, at))
+  await reorderCandidate(job, plan, ORDER_METHODS[decided.method], traces)
+  const model = await modelOf(job)
   const profile = await loadProfile(model, await candidateOrder(job), traces)
   return { kind: 'measured', decision: decided.decision, profile }
 }

@@ -7,6 +7,8 @@
  */
 import { type BlockStats, coverage, decodeStats } from '../../../engine/block-stats'
 import { ORDER_METHODS, type OrderMethod, orderFromStats } from '../../../engine/order'
+import type { TraceSource } from '../../../engine/trace-source'
+import { orderWithTypical } from '../../../engine/typical'
 import { appPrefix, buildIdText, dxfNameOf, statsKey } from '../../../storage/keys'
 import { parseTraining } from '../../apps/training-settings'
 import { encodeBlockList } from '../../builds/mkraw/block-geometry'
@@ -73,21 +75,23 @@ async function loadStatsOnce(job: RunJob): Promise<BlockStats | null> {
 
 /**
  * Orders the candidate again by `method` and stores it in place of the plan's, when
- * cross-validation found that method better for this app. Memory as the plan step's.
+ * cross-validation found that method better for this app. A method with `typicalShare` picks
+ * its typical sessions from `traces`, the traces the run measured. Memory as the plan step's,
+ * plus 4 bytes per block for the typical sessions' need times.
  */
 export async function reorderCandidate(
   job: RunJob,
   plan: RunPlan,
   method: OrderMethod,
+  traces: TraceSource,
 ): Promise<void> {
   const owner = { orgId: job.orgId, appId: job.app.id, buildId: job.buildId }
   const model = await loadBuildModel(job.env, { ...owner, blockSize: job.build.blockSize })
   const stats = await loadStatsOnce(job)
   if (!stats) throw new Error(`the statistics of build ${job.buildId} are missing`)
-  const order = orderFromStats(model, stats, {
-    untraced: plan.untraced,
-    needShare: method.needShare,
-  })
+  const { needShare, typicalShare } = method
+  const opts = { untraced: plan.untraced, needShare, typicalShare }
+  const order = await orderWithTypical(model, stats, opts, traces)
   await job.env.BUCKET.put(job.scratch.candidate, encodeBlockList(order))
 }
 
