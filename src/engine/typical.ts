@@ -50,11 +50,17 @@ export async function typicalNeed(
   const lengths = blockLengths(model)
   const scores = new Float64Array(sample.count)
   await forEachTrace(sample, (trace, index) => {
-    scores[index] = rarityScore(stats, lengths, trace.blocks)
+    // A trace that reads nothing (removed meanwhile) says nothing about what is typical.
+    const empty = trace.blocks.length === 0
+    scores[index] = empty ? Number.POSITIVE_INFINITY : rarityScore(stats, lengths, trace.blocks)
   })
   const ranked = Array.from(scores.keys()).sort((a, b) => scores[a] - scores[b] || a - b)
   const chosen = new Uint8Array(sample.count)
-  for (const index of ranked.slice(0, Math.ceil(share * sample.count))) chosen[index] = 1
+  // The epsilon keeps 0.14 * 50 (7.000000000000001 in floating point) at 7 sessions.
+  const count = Math.ceil(share * sample.count - 1e-9)
+  for (const index of ranked.slice(0, count)) {
+    if (scores[index] !== Number.POSITIVE_INFINITY) chosen[index] = 1
+  }
 
   const need = new Uint32Array(model.blockCount).fill(NEVER)
   await forEachTrace(sample, (trace, index) => {
@@ -69,8 +75,9 @@ export async function typicalNeed(
 
 /**
  * `order` with the blocks `need` times moved in front of the other read blocks, by need time
- * (equal times in block order): where untraced blocks lead the order (`untraced: 'first'`),
- * they keep leading. `stats` says which blocks were read. Works in place and returns `order`.
+ * (equal times in block order). Blocks no trace read that lead the order (`untraced:
+ * 'first'`) keep leading, the head right after them, even when a head block is among them (a
+ * trace not yet counted in `stats` read it). Works in place and returns `order`.
  */
 export function withTypicalHead(
   order: Uint32Array,
@@ -87,14 +94,16 @@ export function withTypicalHead(
   for (let block = 0; block < need.length; block++) if (need[block] !== NEVER) head[at++] = block
   head.sort((a, b) => need[a] - need[b] || a - b)
 
-  // Untraced blocks at the front stay there; the head goes right after them.
+  // The leading untraced blocks, less any of the head, stay in front in their order.
+  let prefixEnd = 0
+  while (prefixEnd < order.length && stats.count[order[prefixEnd]] === 0) prefixEnd++
   let lead = 0
-  while (lead < order.length && stats.count[order[lead]] === 0 && need[order[lead]] === NEVER) {
-    lead++
+  for (let slot = 0; slot < prefixEnd; slot++) {
+    if (need[order[slot]] === NEVER) order[lead++] = order[slot]
   }
-  // Stable: the blocks of the rest keep their order, moved back to make room for the head.
+  // The rest keep their order, moved back to make room for the head.
   let write = order.length
-  for (let slot = order.length - 1; slot >= lead; slot--) {
+  for (let slot = order.length - 1; slot >= prefixEnd; slot--) {
     const block = order[slot]
     if (need[block] === NEVER) order[--write] = block
   }

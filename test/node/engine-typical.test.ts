@@ -142,6 +142,53 @@ describe('the typical sessions first (typical.ts)', () => {
     assertPermutation(order, model.blockCount)
   })
 
+  it('keeps every leading untraced block in front when a trace not yet counted is typical', () => {
+    // Statistics of traces {0, 1, 2} and {0, 1, 3}; a newer trace read 0 and 4, not yet counted.
+    const stats = statsOf(model, [
+      trace([
+        [0, 0],
+        [1, 1],
+        [2, 2],
+      ]),
+      trace([
+        [0, 0],
+        [1, 1],
+        [3, 3],
+      ]),
+    ])
+    const order = orderFromStats(model, stats, { untraced: 'first' })
+    expect(order[0]).toBe(4)
+    const need = new Uint32Array(model.blockCount).fill(NEVER)
+    need[0] = 0
+    need[4] = 2
+    withTypicalHead(order, need, stats)
+    const untraced = [5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]
+    expect([...order.slice(0, 11)]).toEqual(untraced)
+    expect([...order.slice(11, 13)]).toEqual([0, 4])
+    expect([...order.slice(13)]).toEqual([1, 2, 3])
+  })
+
+  it('never counts a trace that reads nothing (removed meanwhile) as typical', async () => {
+    const empty = trace([])
+    const stats = statsOf(model, [a])
+    const need = await typicalNeed(model, stats, memorySource([empty, a]), 0.5)
+    expect([...need.keys()].filter((block) => need[block] !== NEVER)).toEqual([0, 1, 2, 5])
+  })
+
+  it('serves exactly the share asked of the sample, whatever floating point says', async () => {
+    const wide = buildModel(
+      1024,
+      filesFor(
+        1024,
+        Array.from({ length: 50 }, (_, i): [string, number] => [`f${i}`, 1024]),
+      ),
+    )
+    // 50 equally typical traces, one block each: 0.14 of them is 7, not 8.
+    const many = Array.from({ length: 50 }, (_, i) => trace([[i, i]]))
+    const need = await typicalNeed(wide, statsOf(wide, many), memorySource(many), 0.14)
+    expect([...need.keys()].filter((block) => need[block] !== NEVER)).toEqual([0, 1, 2, 3, 4, 5, 6])
+  })
+
   it(`picks from the newest ${TYPICAL_SAMPLE} traces, reading each twice`, async () => {
     const many = Array.from({ length: TYPICAL_SAMPLE + 6 }, (_, i) => (i < 6 ? c : a))
     const stats = statsOf(model, many)

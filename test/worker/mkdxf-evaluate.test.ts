@@ -2,7 +2,7 @@ import { env } from 'cloudflare:workers'
 import { eq } from 'drizzle-orm'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { dbOf } from '../../src/db/client'
-import { trainingRuns } from '../../src/db/schema'
+import { tasks, trainingRuns } from '../../src/db/schema'
 import { loadBuildModel } from '../../src/domain/training/build-store'
 import { appOrderMethod, inheritedStats } from '../../src/domain/training/carry'
 import type { EvaluationCursor } from '../../src/domain/training/mkdxf/evaluate'
@@ -142,6 +142,31 @@ describe('mkdxf evaluates in bounded steps', () => {
       folds: 5,
     })
     expect(await allKeys(scratch.prefix)).toEqual([])
+  }, 90_000)
+
+  it('measures the methods a run saved before they existed, then decides', async () => {
+    const app = await trainedApp(6)
+    const taskName = await submitRun(app)
+    const scratch = scratchKeys(app.orgId, app.appId, app.buildId, taskName)
+    let cursor = cursorOf(await stepTask(taskName))
+    while (cursor.stage === 'evaluate' && (cursor.evaluation?.method ?? 0) < 2) {
+      cursor = cursorOf(await stepTask(taskName))
+    }
+    // As a version with two methods left it after its last fold: "decide" for that version.
+    const saved = { ...cursor, evaluation: { ...cursor.evaluation!, method: 1, fold: 5 } }
+    await dbOf(env)
+      .update(tasks)
+      .set({ cursor: JSON.stringify(saved) })
+      .where(eq(tasks.id, taskName))
+
+    const next = cursorOf(await stepTask(taskName))
+    expect(next.evaluation).toMatchObject({ method: 2, fold: 1 })
+    const sample = saved.evaluation.sample
+    expect(await env.BUCKET.get(scratch.fold(sample, 'typical', 0))).not.toBeNull()
+    await driveTask(taskName)
+    const [run] = await runRow(taskName)
+    expect(run.deployed).toBe(true)
+    expect(JSON.parse(run.qualityAfter as string)).toMatchObject({ traces: 6, folds: 5 })
   }, 90_000)
 
   it('records one run with the same figures when every evaluation step is delivered twice', async () => {

@@ -235,5 +235,11 @@ export async function evaluateStep(
   if (!at) return startEvaluation(job)
   if (at.decided) return reorderWinner(job, plan, at, at.decided)
   if (at.fold < at.folds) return measureFold(job, plan, at)
+  // A cursor saved by a version with fewer methods ends after its last method's folds: the
+  // methods added since are measured before the run decides.
+  const method = at.method ?? 0
+  if (method + 1 < ORDER_METHODS.length) {
+    return measureFold(job, plan, { ...at, method: method + 1, fold: 0 })
+  }
   return decideRun(job, at)
 }
