@@ -162,9 +162,15 @@ class FoldTally implements PreloadSink {
 /**
  * The report of a cross-validation from the P* of each of its folds (in any order). Throws
  * unless `results` hold every fold exactly once, measured alike: a fold counted twice or
- * missing would skew the figures.
+ * missing would skew the figures. With `fromTrace`, only the traces from that index on (in the
+ * source) are reported, each still measured on orders learnt from the other folds.
  */
-export function foldsReport(imageBytes: number, results: readonly FoldPreloads[]): QualityReport {
+export function foldsReport(
+  imageBytes: number,
+  results: readonly FoldPreloads[],
+  opts: { fromTrace?: number } = {},
+): QualityReport {
+  const fromTrace = opts.fromTrace ?? 0
   const first = results[0]
   if (!first) throw new RangeError('no fold to report')
   const byFold: FoldPreloads[] = []
@@ -193,7 +199,9 @@ export function foldsReport(imageBytes: number, results: readonly FoldPreloads[]
     let at = 0
     for (let trace = 0; trace < result.traces.length; trace++) {
       for (const row of result.rows) {
-        tally.add(row, Float64Array.from(result.preload.slice(at, at + bandwidths)))
+        if (result.traces[trace] >= fromTrace) {
+          tally.add(row, Float64Array.from(result.preload.slice(at, at + bandwidths)))
+        }
         at += bandwidths
       }
     }

@@ -148,6 +148,23 @@ describe('foldsReport', () => {
     ])
   })
 
+  it('reports only the traces from fromTrace on when asked', async () => {
+    const { model, results, whole } = await measuredFolds(23, 13, 5)
+    const bytes = modelIndex(model).totalBytes
+    const last4 = foldsReport(bytes, results, { fromTrace: 9 })
+    expect(last4.traces).toBe(4)
+    // Trace 12 alone: its figures are the median and the p90 of every row.
+    const alone = foldsReport(bytes, results, { fromTrace: 12 })
+    expect(alone.traces).toBe(1)
+    const fold = results[12 % 5]
+    const at = fold.traces.indexOf(12) * fold.rows.length * fold.mbits.length
+    const image = fold.rows.indexOf('image')
+    const imageRow = alone.rows.find((row) => row.name === 'image')!
+    expect(imageRow.bandwidths[0].median.bytes).toBe(fold.preload[at + image * fold.mbits.length])
+    expect(imageRow.bandwidths[0].p90.bytes).toBe(imageRow.bandwidths[0].median.bytes)
+    expect(foldsReport(bytes, results, { fromTrace: 0 })).toEqual(whole)
+  })
+
   it('refuses a fold given twice, a missing fold, and folds measured differently', async () => {
     const { model, results } = await measuredFolds(22, 7, 3)
     const bytes = modelIndex(model).totalBytes

@@ -256,6 +256,57 @@ async function runWonBy(winner: number): Promise<{ app: TrainingApp; taskName: s
   return { app, taskName }
 }
 
+describe('mkdxf compares with the published image on traces it was not trained on', () => {
+  /** Sessions that read block `offset` of b.pak early, which the published image put late. */
+  async function uploadDrifted(app: TrainingApp, count: number, from: number) {
+    for (let i = 0; i < count; i++) {
+      const reads: TraceRead[] = [
+        [0, 'game/boot.bin', 0, 2 * BLOCK],
+        [1, 'game/data/b.pak', 10 * BLOCK, BLOCK],
+        [5, 'game/data/late.pak', 0, 12 * BLOCK],
+        [60_000 + from + i, 'game/data/a.pak', 0, 4 * BLOCK],
+      ]
+      expect((await uploadTrace(app, traceFile(reads))).status).toBe(202)
+    }
+    await eventually('traces counted', async () =>
+      (await figuresOf(app)).nTraces === from + count ? true : undefined,
+    )
+  }
+
+  async function publishedRun(app: TrainingApp) {
+    const first = await submitRun(app)
+    await driveTask(first)
+    expect((await runRow(first))[0].deployed).toBe(true)
+    return first
+  }
+
+  /** The run after a published one and `count` new sessions. */
+  async function runAfterPublished(count: number) {
+    const app = await trainedApp(6)
+    await publishedRun(app)
+    await uploadDrifted(app, count, 6)
+    const second = await submitRun(app)
+    await driveTask(second)
+    const [run] = await runRow(second)
+    return run
+  }
+
+  it('decides on the traces newer than the published image when there are enough', async () => {
+    const run = await runAfterPublished(12)
+    // The 12 new traces alone: the published image never saw them.
+    expect(JSON.parse(run.qualityBefore as string)).toMatchObject({ row: 'current', traces: 12 })
+    expect(JSON.parse(run.qualityAfter as string)).toMatchObject({ row: 'image', traces: 12 })
+    expect(run.reason).toContain('on the 12 traces newer than the current image')
+    expect(run.deployed).toBe(true)
+  }, 120_000)
+
+  it('decides on every trace while fewer than 10 are newer than the published image', async () => {
+    const run = await runAfterPublished(4)
+    expect(JSON.parse(run.qualityBefore as string)).toMatchObject({ traces: 10 })
+    expect(run.reason).not.toContain('newer than the current image')
+  }, 120_000)
+})
+
 describe('mkdxf picks the order method that cross-validates best for the app', () => {
   it('orders the candidate again when another method wins, and publishes that order', async () => {
     const { app, taskName } = await runWonBy(1)

@@ -54,8 +54,14 @@ const trainingRunSchema = z
     taskName: z.string(),
     nTraces: z.number().int().openapi({ description: 'Traces the run used' }),
     coverage: z.number(),
-    qualityBefore: z.unknown().openapi({ description: 'Measure of the image it started from' }),
-    qualityAfter: z.unknown().openapi({ description: 'Measure of the candidate image' }),
+    qualityBefore: z.unknown().openapi({
+      description:
+        'Measure of the image it started from: `{row, traces, folds, imageBytes, bandwidths}`; ' +
+        '`traces` counts only the traces newer than that image when 10 or more were',
+    }),
+    qualityAfter: z.unknown().openapi({
+      description: 'Measure of the candidate image, on the same traces as `qualityBefore`',
+    }),
     deployed: z.boolean(),
     reason: z.string().openapi({ description: 'Why the candidate was or was not published' }),
     method: z

@@ -50,12 +50,14 @@ export function imageMedian(report: QualityReport): number {
 
 /**
  * Decides on a cross-validated report that has the rows `current` and `image`; `method` names
- * the order row `image` was measured on, for the reason.
+ * the order row `image` was measured on, and `scope` the traces when not all were, for the
+ * reason.
  */
 export function decide(
   report: QualityReport,
   folds: number,
   method?: { name: string; label: string },
+  scope?: string,
 ): RunDecision {
   const quality = (name: string): RunQuality => ({
     row: name,
@@ -69,7 +71,7 @@ export function decide(
   const was = medianAt(rowOf(report, 'current'))
   const now = medianAt(rowOf(report, 'image'))
   const deploy = now < was
-  const by = method ? `; order: ${method.label}` : ''
+  const by = `${scope ? ` on ${scope}` : ''}${method ? `; order: ${method.label}` : ''}`
   const reason = deploy
     ? `better: median preload at ${DECISION_MBIT} Mbit/s ${mib(now)} instead of ${mib(was)}${by}`
     : `not better: median preload at ${DECISION_MBIT} Mbit/s ${mib(now)}, current ${mib(was)}${by}`

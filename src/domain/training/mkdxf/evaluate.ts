@@ -34,9 +34,10 @@ import { type LoadProfile, loadProfile } from '../../../engine/profile'
 import { decodeBlockList } from '../../builds/mkraw/block-geometry'
 import { loadBuildModel, loadImageOrder } from '../build-store'
 import { decide, imageMedian, type RunDecision } from './decide'
+import { decisionFromTrace, freshTraceCount } from './fresh-traces'
 import { type RunPlan, reorderCandidate } from './plan'
 import type { RunJob } from './run-job'
-import { newestTraceKeys, storedTraces } from './trace-sample'
+import { newestTraceRows, storedTraces } from './trace-sample'
 
 /** Folds of the cross-validation (fewer when there are fewer traces). */
 export const FOLDS = 5
@@ -49,6 +50,11 @@ export interface EvaluationCursor {
   folds: number
   /** The published image measured against (row `current`). */
   current: string
+  /**
+   * Traces at the end of the list that arrived after `current` was made (fresh-traces.ts);
+   * absent in cursors saved before it was kept, or when the image was not found.
+   */
+  fresh?: number
   /** The method (index into ORDER_METHODS) and fold measured next. */
   method?: number
   /** The next fold to measure; `folds` once every fold is measured: then the run decides. */
@@ -116,7 +122,8 @@ async function startEvaluation(job: RunJob): Promise<EvaluationStep> {
   if (sameOrder(await candidateOrder(job), await currentOrder(job, current))) {
     return { kind: 'skipped', reason: 'not better: the candidate order is the current order' }
   }
-  const keys = await newestTraceKeys(job.env, { appId: job.app.id, buildId: job.buildId })
+  const rows = await newestTraceRows(job.env, { appId: job.app.id, buildId: job.buildId })
+  const keys = rows.map((row) => row.normKey)
   if (keys.length < 2) {
     return {
       kind: 'skipped',
@@ -127,9 +134,14 @@ async function startEvaluation(job: RunJob): Promise<EvaluationStep> {
   const sample = await contentId(list)
   await job.env.BUCKET.put(job.scratch.sample(sample), list)
   const folds = Math.min(FOLDS, keys.length)
+  const fresh = await freshTraceCount(
+    job,
+    current,
+    rows.map((row) => row.created),
+  )
   return {
     kind: 'continue',
-    evaluation: { sample, traces: keys.length, folds, current, method: 0, fold: 0 },
+    evaluation: { sample, traces: keys.length, folds, current, method: 0, fold: 0, fresh },
     done: 1 / (ORDER_METHODS.length * folds + 2),
   }
 }
@@ -162,9 +174,10 @@ function stepsOf(at: EvaluationCursor): number {
   return ORDER_METHODS.length * at.folds + 2
 }
 
-/** Each method's report, from the folds kept in scratch. */
+/** Each method's folds kept in scratch, and its report over every trace. */
 async function methodReports(job: RunJob, at: EvaluationCursor, imageBytes: number) {
   const reports: QualityReport[] = []
+  const folds: FoldPreloads[][] = []
   for (const method of ORDER_METHODS) {
     const results: FoldPreloads[] = []
     for (let fold = 0; fold < at.folds; fold++) {
@@ -176,8 +189,9 @@ async function methodReports(job: RunJob, at: EvaluationCursor, imageBytes: numb
       throw new Error(`the folds measured ${report.traces} traces, not ${at.traces}`)
     }
     reports.push(report)
+    folds.push(results)
   }
-  return reports
+  return { reports, folds }
 }
 
 /** Index of the report whose row `image` has the smallest median at the decision's bandwidth. */
@@ -196,9 +210,17 @@ function bestMethod(reports: QualityReport[]): number {
  */
 async function decideRun(job: RunJob, at: EvaluationCursor): Promise<EvaluationStep> {
   const model = await modelOf(job)
-  const reports = await methodReports(job, at, modelIndex(model).totalBytes)
+  const imageBytes = modelIndex(model).totalBytes
+  const { reports, folds } = await methodReports(job, at, imageBytes)
+  // The method is chosen on every trace; the candidate and the published image are compared
+  // on the traces the published image was not trained on, when there are enough of them.
   const method = bestMethod(reports)
-  const decision = decide(reports[method], at.folds, ORDER_METHODS[method])
+  const fromTrace = decisionFromTrace(at.traces, at.fresh)
+  const report =
+    fromTrace === 0 ? reports[method] : foldsReport(imageBytes, folds[method], { fromTrace })
+  const scope =
+    fromTrace === 0 ? undefined : `the ${at.traces - fromTrace} traces newer than the current image`
+  const decision = decide(report, at.folds, ORDER_METHODS[method], scope)
   if (!decision.deploy) return { kind: 'measured', decision }
   if (method !== 0) {
     const evaluation = { ...at, decided: { decision, method } }

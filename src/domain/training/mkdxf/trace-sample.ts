@@ -15,19 +15,28 @@ import type { Env } from '../../../env'
 /** Traces of a build a run measures with at most (the newest). */
 export const MAX_RUN_TRACES = 500
 
-/** R2 keys of the stored (normalised) form of the newest traces of `buildId`, oldest first. */
-export async function newestTraceKeys(
+/** The newest traces of `buildId`, oldest first: the R2 key of each one's stored (normalised)
+ * form and when it was accepted. */
+export async function newestTraceRows(
   env: Env,
   owner: { appId: string; buildId: number },
-): Promise<string[]> {
+): Promise<Array<{ normKey: string; created: string }>> {
   const rows = await dbOf(env)
-    .select({ normKey: traces.normKey })
+    .select({ normKey: traces.normKey, created: traces.created })
     .from(traces)
     .where(and(eq(traces.appId, owner.appId), eq(traces.buildId, owner.buildId)))
     .orderBy(desc(traces.created), desc(traces.id))
     .limit(MAX_RUN_TRACES)
     .all()
-  return rows.map((row) => row.normKey).reverse()
+  return rows.reverse()
+}
+
+/** R2 keys of the stored (normalised) form of the newest traces of `buildId`, oldest first. */
+export async function newestTraceKeys(
+  env: Env,
+  owner: { appId: string; buildId: number },
+): Promise<string[]> {
+  return (await newestTraceRows(env, owner)).map((row) => row.normKey)
 }
 
 /** The traces stored at `keys` as a source, each read from R2 when loaded. */
