@@ -173,6 +173,10 @@ export function foldsReport(
   const fromTrace = opts.fromTrace ?? 0
   const first = results[0]
   if (!first) throw new RangeError('no fold to report')
+  const count = results.reduce((sum, result) => sum + result.traces.length, 0)
+  if (!Number.isInteger(fromTrace) || fromTrace < 0 || fromTrace >= count) {
+    throw new RangeError(`fromTrace ${fromTrace} is not a trace of the ${count} measured`)
+  }
   const byFold: FoldPreloads[] = []
   for (const result of results) {
     const alike =

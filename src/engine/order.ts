@@ -52,7 +52,8 @@ export const ORDER_METHODS: readonly OrderMethod[] = [
   {
     name: 'typical',
     label:
-      'blocks of the most typical half of the sessions first, the rest timed once a tenth read them',
+      'blocks of the most typical half of the sessions first, ' +
+      'the rest timed once a tenth read them',
     needShare: 0.1,
     typicalShare: 0.5,
   },

@@ -165,6 +165,14 @@ describe('foldsReport', () => {
     expect(foldsReport(bytes, results, { fromTrace: 0 })).toEqual(whole)
   })
 
+  it('refuses a fromTrace that is not one of the traces measured', async () => {
+    const { model, results } = await measuredFolds(23, 13, 5)
+    const bytes = modelIndex(model).totalBytes
+    for (const fromTrace of [13, 20, -1, 2.5, Number.NaN]) {
+      expect(() => foldsReport(bytes, results, { fromTrace })).toThrow(RangeError)
+    }
+  })
+
   it('refuses a fold given twice, a missing fold, and folds measured differently', async () => {
     const { model, results } = await measuredFolds(22, 7, 3)
     const bytes = modelIndex(model).totalBytes

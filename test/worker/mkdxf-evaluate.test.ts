@@ -280,12 +280,17 @@ describe('mkdxf compares with the published image on traces it was not trained o
     return first
   }
 
-  /** The run after a published one and `count` new sessions. */
-  async function runAfterPublished(count: number) {
+  /** The run submitted after a published one and `count` new sessions, not started yet. */
+  async function secondRun(count: number) {
     const app = await trainedApp(6)
     await publishedRun(app)
     await uploadDrifted(app, count, 6)
-    const second = await submitRun(app)
+    return submitRun(app)
+  }
+
+  /** The run after a published one and `count` new sessions. */
+  async function runAfterPublished(count: number) {
+    const second = await secondRun(count)
     await driveTask(second)
     const [run] = await runRow(second)
     return run
@@ -303,6 +308,33 @@ describe('mkdxf compares with the published image on traces it was not trained o
   it('decides on every trace while fewer than 10 are newer than the published image', async () => {
     const run = await runAfterPublished(4)
     expect(JSON.parse(run.qualityBefore as string)).toMatchObject({ traces: 10 })
+    expect(run.reason).not.toContain('newer than the current image')
+  }, 120_000)
+
+  it('keeps to the newer traces when every step of the run is delivered twice', async () => {
+    const second = await secondRun(12)
+    await driveTask(second, { twice: true })
+    const runs = await runRow(second)
+    expect(runs).toHaveLength(1)
+    expect(JSON.parse(runs[0].qualityBefore as string)).toMatchObject({ traces: 12 })
+    expect(runs[0].reason).toContain('on the 12 traces newer than the current image')
+    expect(runs[0].deployed).toBe(true)
+  }, 120_000)
+
+  it('decides on every trace for a run saved before it counted the newer ones', async () => {
+    const second = await secondRun(12)
+    let started = cursorOf(await stepTask(second))
+    while (!started.evaluation) started = cursorOf(await stepTask(second))
+    expect(started.evaluation).toMatchObject({ traces: 18, fresh: 12 })
+    // As a version that did not count them left the cursor.
+    const { fresh: _fresh, ...evaluation } = started.evaluation!
+    await dbOf(env)
+      .update(tasks)
+      .set({ cursor: JSON.stringify({ ...started, evaluation }) })
+      .where(eq(tasks.id, second))
+    await driveTask(second)
+    const [run] = await runRow(second)
+    expect(JSON.parse(run.qualityBefore as string)).toMatchObject({ traces: 18 })
     expect(run.reason).not.toContain('newer than the current image')
   }, 120_000)
 })
