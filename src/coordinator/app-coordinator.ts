@@ -29,7 +29,12 @@ import {
   type TrainingFigures,
 } from './coordinator-state'
 
-export type { AppIdentity, ProcessOutcome, TrainingFigures } from './coordinator-state'
+export type {
+  AppIdentity,
+  ProcessOutcome,
+  RunOutcome,
+  TrainingFigures,
+} from './coordinator-state'
 
 /** Delay between the first trace of a burst and the fold that takes them all. */
 export const DEBOUNCE_MS = 1000
@@ -83,7 +88,21 @@ export class AppCoordinator extends DurableObject<Env> {
   /** Called by the `mkdxf` task when it ends; a successful run uses up the new traces it saw. */
   async runFinished(taskName: string, outcome: RunOutcome): Promise<void> {
     await this.serial(async () => {
-      await this.finishRun(taskName, outcome.succeeded)
+      await this.finishRun(taskName, outcome)
+    })
+    await this.wakeIn(DEBOUNCE_MS)
+  }
+
+  /**
+   * Called when a build has just become the app's current one, before older builds are
+   * evicted: the statistics are carried to it now, while the build they were learnt on is
+   * still there to match blocks against.
+   */
+  async buildCommitted(app: AppIdentity): Promise<void> {
+    await this.serial(async () => {
+      await this.adopt(app)
+      const row = await this.appRow()
+      if (row) await this.catchUp(row, 0)
     })
     await this.wakeIn(DEBOUNCE_MS)
   }
@@ -185,6 +204,8 @@ export class AppCoordinator extends DurableObject<Env> {
       )
       if (figures) {
         Object.assign(this.state, figures, { buildId: row.iCurBuild })
+        // When nothing could be carried, no trace counted on the new build is new either.
+        this.state.nNewTraces = Math.min(this.state.nNewTraces, this.state.nTraces)
         await this.save()
       }
     }
@@ -246,13 +267,36 @@ export class AppCoordinator extends DurableObject<Env> {
       return
     }
     if (['succeeded', 'failed', 'expired'].includes(task.state)) {
-      await this.finishRun(run.taskName, task.state === 'succeeded')
+      const deployed = task.result?.deployed
+      await this.finishRun(run.taskName, {
+        succeeded: task.state === 'succeeded',
+        deployed: typeof deployed === 'boolean' ? deployed : undefined,
+      })
     }
   }
 
-  private async finishRun(taskName: string, succeeded: boolean): Promise<void> {
+  /**
+   * Settles the app's run: a successful one uses up the new traces it saw, unless it published
+   * nothing because its build stopped being current (those traces then count for the run on
+   * the build that replaced it, which inherits them); a failed one holds automatic runs back
+   * until more traces arrive.
+   */
+  private async finishRun(taskName: string, outcome: RunOutcome): Promise<void> {
     const run = this.state.run
     if (run?.taskName !== taskName) return
+    const { succeeded, deployed } = outcome
+    if (succeeded && deployed === false && run.buildId !== undefined) {
+      const row = await this.appRow()
+      if (row && row.iCurBuild !== run.buildId) {
+        this.log().info('run ended on a build no longer current; its traces stay new', {
+          taskName,
+          buildId: run.buildId,
+        })
+        this.state.run = null
+        await this.save()
+        return
+      }
+    }
     if (succeeded) {
       this.state.nNewTraces = Math.max(0, this.state.nNewTraces - run.nNewAtSubmit)
       this.state.lastProcessed = isoNow()
@@ -284,6 +328,7 @@ export class AppCoordinator extends DurableObject<Env> {
       manual,
       submitted: false,
       since: isoNow(),
+      buildId: row.iCurBuild,
     }
     await this.save()
     try {

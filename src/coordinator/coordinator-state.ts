@@ -34,6 +34,8 @@ export interface RunRecord {
   /** False between recording the run and the task row existing. */
   submitted: boolean
   since: string
+  /** The build the run trains (absent in runs recorded by older versions). */
+  buildId?: number
 }
 
 /** The training figures of an app, as the trainings API shows them. */
@@ -90,4 +92,6 @@ export type ProcessOutcome =
 /** How a run ended, as the task tells its coordinator. */
 export interface RunOutcome {
   succeeded: boolean
+  /** Whether the run published an image (absent: not known). */
+  deployed?: boolean
 }

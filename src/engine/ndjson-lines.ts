@@ -9,13 +9,21 @@ import { TraceError } from './trace-errors'
 const NEWLINE = 0x0a
 const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false })
 
-/** Feeds lines (without the line end, CR LF or LF) to `onLine` with their number from 1. */
+/**
+ * Feeds lines (without the line end, CR LF or LF) to `onLine` with their number, from
+ * `firstLine` (default 1).
+ */
 export class LineSplitter {
   private pending: Uint8Array[] = []
   private pendingBytes = 0
-  private lineNo = 0
+  private lineNo: number
 
-  constructor(private readonly onLine: (line: string, lineNo: number) => void) {}
+  constructor(
+    private readonly onLine: (line: string, lineNo: number) => void,
+    firstLine = 1,
+  ) {
+    this.lineNo = firstLine - 1
+  }
 
   /** Number of the line being read (the last one completed, plus one). */
   get currentLine(): number {

@@ -16,6 +16,11 @@ export const MAX_TRACE_BYTES = 64 * 1024 * 1024
 export const MAX_TRACE_READS = 2_000_000
 /** Text is split into lines at most this many bytes at a time. */
 const PIECE_BYTES = 65536
+/**
+ * Reason of a gzip body that stops inflating: corrupt or cut data, or bytes after the end of
+ * the gzip data (another member that is not gzip). Both are refused alike.
+ */
+export const GZIP_BROKEN = 'the gzip data is corrupt or has bytes after its end'
 /** Times are kept as 32-bit milliseconds (49 days). */
 const MAX_T_MS = 0xffffffff
 
@@ -36,11 +41,18 @@ export interface ParseTraceOptions {
   maxBytes?: number
   /** Read count limit; default {@link MAX_TRACE_READS}. */
   maxReads?: number
+  /**
+   * Number of the input's first line, for a caller that consumed lines before it (the blank
+   * lines before the header); default 1.
+   */
+  firstLine?: number
 }
 
 /** What a trace file says once checked against its build. */
 export interface ParsedTrace {
   header: TraceHeader
+  /** Number of the header's line: the first line that is not blank. */
+  headerLine: number
   /** Read lines. */
   reads: number
   firstAccess: FirstAccess
@@ -55,31 +67,34 @@ export interface ParsedTrace {
 
 const HEADER_FIELDS = new Set(['format', 'sessionId', 'buildName', 'durationMs', 'firstSession'])
 
-/** Checks line 1; throws a {@link TraceError} on line 1 when it is not a valid header. */
-export function parseHeader(line: string): TraceHeader {
-  const value = parseJson(line, 1)
+/**
+ * Checks the header, the first line that is not blank; throws a {@link TraceError} naming
+ * `lineNo` (default 1) when it is not a valid header.
+ */
+export function parseHeader(line: string, lineNo = 1): TraceHeader {
+  const value = parseJson(line, lineNo)
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new TraceError(1, 'the header must be a JSON object')
+    throw new TraceError(lineNo, 'the header must be a JSON object')
   }
   const header = value as Record<string, unknown>
   for (const key of Object.keys(header)) {
-    if (!HEADER_FIELDS.has(key)) throw new TraceError(1, `unknown header field "${key}"`)
+    if (!HEADER_FIELDS.has(key)) throw new TraceError(lineNo, `unknown header field "${key}"`)
   }
   if (header.format !== TRACE_FORMAT) {
-    throw new TraceError(1, `header format must be "${TRACE_FORMAT}"`)
+    throw new TraceError(lineNo, `header format must be "${TRACE_FORMAT}"`)
   }
   const { sessionId, buildName, durationMs, firstSession } = header
   if (typeof sessionId !== 'string' || sessionId.length < 1 || sessionId.length > 200) {
-    throw new TraceError(1, 'sessionId must be a string of 1 to 200 characters')
+    throw new TraceError(lineNo, 'sessionId must be a string of 1 to 200 characters')
   }
   if (buildName !== undefined && (typeof buildName !== 'string' || buildName.length < 1)) {
-    throw new TraceError(1, 'buildName must be a non-empty string')
+    throw new TraceError(lineNo, 'buildName must be a non-empty string')
   }
   if (!Number.isSafeInteger(durationMs) || (durationMs as number) < 0) {
-    throw new TraceError(1, 'durationMs must be an integer >= 0')
+    throw new TraceError(lineNo, 'durationMs must be an integer >= 0')
   }
   if (firstSession !== undefined && typeof firstSession !== 'boolean') {
-    throw new TraceError(1, 'firstSession must be true or false')
+    throw new TraceError(lineNo, 'firstSession must be true or false')
   }
   return header as unknown as TraceHeader
 }
@@ -275,11 +290,17 @@ export async function parseTrace(
   const source: SourceState = { gzip: false }
   const reader = (await plainStream(input, opts.gzip, source)).getReader()
   let header: TraceHeader | undefined
+  let headerLine = 0
   let textBytes = 0
+  // Blank lines are skipped wherever they are, before the header too; they still count.
   const lines = new LineSplitter((line, lineNo) => {
-    if (lineNo === 1) header = parseHeader(line)
-    else if (line.trim() !== '') checker.read(line, lineNo)
-  })
+    if (line.trim() === '') return
+    if (header) checker.read(line, lineNo)
+    else {
+      header = parseHeader(line, lineNo)
+      headerLine = lineNo
+    }
+  }, opts.firstLine)
 
   try {
     for (;;) {
@@ -287,9 +308,11 @@ export async function parseTrace(
       try {
         chunk = await reader.read()
       } catch (error) {
-        // A failing upload is not the trace's fault: only a decompression error is.
+        // A failing upload is not the trace's fault: only a decompression error is. The
+        // decompressor gives nothing of the chunk it fails on, so the line is the one the
+        // text reached before that chunk (line 1 when the gzip came in one piece).
         if (!source.gzip || source.error !== undefined) throw error
-        throw new TraceError(lines.currentLine, 'the gzip data is corrupt')
+        throw new TraceError(lines.currentLine, GZIP_BROKEN)
       }
       if (chunk.done) break
       textBytes += chunk.value.length
@@ -308,6 +331,7 @@ export async function parseTrace(
   if (!header) throw new TraceError(1, 'the trace is empty: the header is missing')
   return {
     header,
+    headerLine,
     reads: checker.reads,
     firstAccess: checker.finish(),
     bytesRead: checker.bytesRead,

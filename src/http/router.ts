@@ -7,9 +7,13 @@ import type { z } from 'zod'
 import type { AppEnv } from './context'
 import { invalidParam } from './errors'
 
-/** Turns zod issues into `{field, reason}` details; unknown keys are named one by one. */
+/**
+ * Turns zod issues into `{field, reason}` details; unknown keys are named one by one. A field
+ * appears once, with the first reason zod gives: one value can fail several checks (1e20 is
+ * neither a safe integer nor under a maximum).
+ */
 export function issueDetails(issues: z.core.$ZodIssue[]): { field: string; reason: string }[] {
-  return issues.flatMap((issue) => {
+  const details = issues.flatMap((issue) => {
     const path = issue.path.map(String).join('.')
     if (issue.code === 'unrecognized_keys') {
       return issue.keys.map((key) => ({
@@ -19,6 +23,8 @@ export function issueDetails(issues: z.core.$ZodIssue[]): { field: string; reaso
     }
     return [{ field: path || '(body)', reason: issue.message }]
   })
+  const named = new Set<string>()
+  return details.filter((detail) => !named.has(detail.field) && named.add(detail.field))
 }
 
 /** A new router whose validation failures answer 400 in the API's envelope. */

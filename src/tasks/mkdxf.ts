@@ -5,7 +5,7 @@
  * and publish (make it current, submit a `deploy`). Every run is recorded, and the app's
  * coordinator is told when it ends so its count of new traces drops by what the run used.
  */
-import { coordinatorOf } from '../coordinator/app-coordinator'
+import { coordinatorOf, type RunOutcome } from '../coordinator/app-coordinator'
 import { purgePrefix } from '../domain/apps/purge'
 import type { Composition } from '../domain/builds/mkraw/composition'
 import {
@@ -176,12 +176,12 @@ async function step(ctx: StepContext): Promise<StepOutcome> {
   }
 }
 
-async function tellCoordinator(ctx: StepContext, succeeded: boolean): Promise<void> {
+async function tellCoordinator(ctx: StepContext, outcome: RunOutcome): Promise<void> {
   const { task, env } = ctx
   const orgName = task.params.orgName
   if (typeof orgName !== 'string' || !task.appName) return
   try {
-    await coordinatorOf(env, orgName, task.appName).runFinished(task.taskName, { succeeded })
+    await coordinatorOf(env, orgName, task.appName).runFinished(task.taskName, outcome)
   } catch (error) {
     // The coordinator also settles a run by reading its task row on its next alarm.
     ctx.log.warn('coordinator not told that the run ended', { error: String(error) })
@@ -190,8 +190,9 @@ async function tellCoordinator(ctx: StepContext, succeeded: boolean): Promise<vo
 
 export const mkdxfTask: TaskHandler = {
   step,
-  async onSucceeded(ctx) {
-    await tellCoordinator(ctx, true)
+  async onSucceeded(ctx, result) {
+    const deployed = typeof result.deployed === 'boolean' ? result.deployed : undefined
+    await tellCoordinator(ctx, { succeeded: true, deployed })
   },
   async onFailed(ctx, exception: TaskException) {
     const { env, task } = ctx
@@ -214,6 +215,6 @@ export const mkdxfTask: TaskHandler = {
         )
       }
     }
-    await tellCoordinator(ctx, false)
+    await tellCoordinator(ctx, { succeeded: false })
   },
 }

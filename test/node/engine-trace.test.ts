@@ -10,7 +10,7 @@ import {
   serialiseTrace,
 } from '../../src/engine/trace-codec'
 import { TraceError, TraceLimitError } from '../../src/engine/trace-errors'
-import { type ParseTraceOptions, parseTrace } from '../../src/engine/trace-parse'
+import { GZIP_BROKEN, type ParseTraceOptions, parseTrace } from '../../src/engine/trace-parse'
 import type { FirstAccess, TraceHeader, TraceRead } from '../../src/engine/trace-types'
 import { filesFor, header, randomInt, randomModel, randomReads, seededRng } from './engine-fixtures'
 
@@ -97,6 +97,28 @@ describe('parseTrace', () => {
     expect((await parse(`${HEADER}\n`)).reads).toBe(0)
     const trace = await parse(`${HEADER}\r\n[1,"a.bin",0,1]\r\n\r\n[2,"b.bin",0,1]\r\n\n`)
     expect([...trace.firstAccess.blocks]).toEqual([0, 3])
+  })
+
+  it('skips blank lines before the header and counts them', async () => {
+    const trace = await parse(`\n \r\n\t\n${HEADER}\n[0,"a.bin",0,1]\n`)
+    expect(trace.header).toEqual(header('s-1', 5000))
+    expect(trace.headerLine).toBe(4)
+    expect([...trace.firstAccess.blocks]).toEqual([0])
+
+    const badRead = await traceError(parse(`\n\n${HEADER}\n[0,"c.bin",0,1]`))
+    expect(badRead.line).toBe(4)
+    const badHeader = await traceError(parse('\n\n{"format":"x/1"}\n'))
+    expect(badHeader.message).toBe('line 3: header format must be "rockit-trace/1"')
+    const onlyBlank = await traceError(parse('\n  \n'))
+    expect(onlyBlank.message).toBe('line 1: the trace is empty: the header is missing')
+    const zipped = new Uint8Array(gzipSync(`\r\n\n${HEADER}\n[0,"b.bin",0,1]`))
+    expect((await parseTrace(zipped, { model })).headerLine).toBe(3)
+  })
+
+  it('numbers lines from firstLine', async () => {
+    const trace = await parse(`${HEADER}\n[0,"a.bin",0,1]`, { firstLine: 5 })
+    expect(trace.headerLine).toBe(5)
+    expect((await traceError(parse(`${HEADER}\n[0,"x",0,1]`, { firstLine: 5 }))).line).toBe(6)
   })
 
   it('accepts a UTF-8 byte order mark before the header', async () => {
@@ -244,6 +266,20 @@ describe('parseTrace errors name the line', () => {
         },
       })
       await expect(parseTrace(upload, { model, gzip })).rejects.toBe(failure)
+    }
+  })
+
+  it('bytes after the end of the gzip data', async () => {
+    const text = `${HEADER}\n[0,"a.bin",0,1]\n`
+    const zipped = new Uint8Array(gzipSync(text))
+    for (const junk of [bytes('junk after the end'), new Uint8Array([0x1f, 0x8b, 1, 2])]) {
+      const error = await traceError(parseTrace(new Uint8Array([...zipped, ...junk]), { model }))
+      expect(error.reason).toBe(GZIP_BROKEN)
+      expect(error.message).toMatch(
+        /^line \d+: the gzip data is corrupt or has bytes after its end$/,
+      )
+      // The text reached line 3 at most; the failing chunk's text is lost (docs/training.md).
+      expect(error.line).toBeLessThanOrEqual(3)
     }
   })
 

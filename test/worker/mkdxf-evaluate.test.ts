@@ -29,6 +29,7 @@ import {
   playedSession,
   type TrainingApp,
   traceFile,
+  uploadPlayedSessions,
   uploadTrace,
 } from './training-fixtures'
 
@@ -46,12 +47,7 @@ interface Cursor {
 /** An app whose candidate wins, with `count` sessions counted; no run starts on its own. */
 async function trainedApp(count: number): Promise<TrainingApp> {
   const app = await appWithBuild(org, { nProcessTracesMin: 1000, nTracesReliable: 1 })
-  for (let i = 0; i < count; i++) {
-    expect((await uploadTrace(app, traceFile(playedSession(i)))).status).toBe(202)
-  }
-  await eventually('traces counted', async () =>
-    (await figuresOf(app)).nTraces === count ? true : undefined,
-  )
+  await uploadPlayedSessions(app, count)
   return app
 }
 

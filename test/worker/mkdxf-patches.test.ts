@@ -14,15 +14,11 @@ import { makeTar, seededBytes } from './tar-fixture'
 import {
   appWithBuild,
   BLOCK,
-  eventually,
-  figuresOf,
   gameEntries,
   importBuild,
-  playedSession,
   type TrainingApp,
-  traceFile,
   traceHeaders,
-  uploadTrace,
+  uploadPlayedSessions,
 } from './training-fixtures'
 
 /** Build 2: build 1 with a new `a.pak`, so the patch from build 1 carries its blocks only. */
@@ -42,12 +38,7 @@ async function rebuiltFrom(baseKey: string, patch: string): Promise<Buffer> {
 
 /** Uploads six played sessions for the app's current build and runs `processTraces` on them. */
 async function trainNow(org: OrgFixture, app: TrainingApp) {
-  for (let i = 0; i < 6; i++) {
-    expect((await uploadTrace(app, traceFile(playedSession(i)))).status).toBe(202)
-  }
-  await eventually('traces counted', async () =>
-    (await figuresOf(app)).nTraces >= 6 ? true : undefined,
-  )
+  await uploadPlayedSessions(app, 6)
   const answer = await call('POST', '/be/v1/trigger', {
     headers: org.headers,
     body: { type: 'processTraces', appName: app.name },

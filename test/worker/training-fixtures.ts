@@ -108,6 +108,16 @@ export function playedSession(variant: number): TraceRead[] {
   ]
 }
 
+/** Uploads played sessions 0 to `count - 1` and waits until the app counts `count` traces. */
+export async function uploadPlayedSessions(app: TrainingApp, count: number): Promise<void> {
+  for (let i = 0; i < count; i++) {
+    expect((await uploadTrace(app, traceFile(playedSession(i)))).status).toBe(202)
+  }
+  await eventually('traces counted', async () =>
+    (await figuresOf(app)).nTraces >= count ? true : undefined,
+  )
+}
+
 /** POSTs a trace body with the app's trace key (and NDJSON content type unless told). */
 export function uploadTrace(
   app: TrainingApp,

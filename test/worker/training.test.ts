@@ -24,6 +24,7 @@ import {
   playedSession,
   type TrainingApp,
   traceFile,
+  uploadPlayedSessions,
   uploadTrace,
 } from './training-fixtures'
 
@@ -48,14 +49,6 @@ beforeAll(async () => {
 /** No automatic runs: only `processTraces` starts one. */
 const manualOnly = { nTracesReliable: 2, nProcessTracesMin: 1000 }
 
-async function uploadSessions(app: TrainingApp, count: number) {
-  for (let i = 0; i < count; i++) {
-    expect((await uploadTrace(app, traceFile(playedSession(i)))).status).toBe(202)
-  }
-  await eventually('traces counted', async () =>
-    (await figuresOf(app)).nTraces >= count ? true : undefined,
-  )
-}
 
 async function processNow(app: TrainingApp) {
   const answer = await call('POST', '/be/v1/trigger', {
@@ -89,7 +82,7 @@ describe('mkdxf turns traces into a better image', () => {
 
   beforeAll(async () => {
     app = await appWithBuild(org, manualOnly)
-    await uploadSessions(app, 8)
+    await uploadPlayedSessions(app, 8)
   }, 60_000)
 
   it('publishes the trained image when it beats the current one', async () => {

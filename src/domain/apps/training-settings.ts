@@ -32,7 +32,9 @@ export const DEFAULT_TRAINING: Readonly<TrainingSettings> = {
 
 /**
  * Applies `change` to `current` and checks what one field alone cannot: `minCoverage <=
- * maxCoverage`. `fieldPrefix` names the fields in a 400 (`training.` inside an app body).
+ * maxCoverage`. The 400 names `minCoverage` when the change sets it, else `maxCoverage` (the
+ * field the caller sent against the stored one); `fieldPrefix` goes before the name
+ * (`training.` inside an app body).
  */
 export function mergeTraining(
   current: TrainingSettings,
@@ -43,12 +45,18 @@ export function mergeTraining(
   for (const [name, value] of Object.entries(change)) {
     if (value !== undefined) Object.assign(merged, { [name]: value })
   }
-  if (merged.minCoverage > merged.maxCoverage) {
+  const { minCoverage, maxCoverage } = merged
+  if (minCoverage > maxCoverage) {
     throw invalidParam([
-      {
-        field: `${fieldPrefix}minCoverage`,
-        reason: `must be <= maxCoverage (${merged.minCoverage} > ${merged.maxCoverage})`,
-      },
+      change.minCoverage !== undefined
+        ? {
+            field: `${fieldPrefix}minCoverage`,
+            reason: `must be <= maxCoverage (${minCoverage} > ${maxCoverage})`,
+          }
+        : {
+            field: `${fieldPrefix}maxCoverage`,
+            reason: `must be >= minCoverage (${maxCoverage} < ${minCoverage})`,
+          },
     ])
   }
   return merged

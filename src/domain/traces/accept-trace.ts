@@ -36,10 +36,16 @@ export interface AcceptedTrace {
 
 type BuildRow = typeof builds.$inferSelect
 
-async function keptBuild(env: Env, app: AppRow, header: TraceHeader): Promise<BuildRow> {
+/** The build the header names; refused on the header's line (`headerLine`) otherwise. */
+async function keptBuild(
+  env: Env,
+  app: AppRow,
+  header: TraceHeader,
+  headerLine: number,
+): Promise<BuildRow> {
   const byName = header.buildName !== undefined
   if (!byName && app.iCurBuild === null) {
-    throw new TraceError(1, 'the app has no current build yet; name one with buildName')
+    throw new TraceError(headerLine, 'the app has no current build yet; name one with buildName')
   }
   const build = await dbOf(env)
     .select()
@@ -56,7 +62,7 @@ async function keptBuild(env: Env, app: AppRow, header: TraceHeader): Promise<Bu
     .get()
   if (!build) {
     throw new TraceError(
-      1,
+      headerLine,
       byName
         ? `buildName ${JSON.stringify(header.buildName)} is not a kept build of the app`
         : 'the current build of the app is not ready',
@@ -65,7 +71,7 @@ async function keptBuild(env: Env, app: AppRow, header: TraceHeader): Promise<Bu
   return build
 }
 
-async function targetOf(env: Env, build: BuildRow): Promise<TraceTarget> {
+async function targetOf(env: Env, build: BuildRow, headerLine: number): Promise<TraceTarget> {
   try {
     const model = await loadBuildModel(env, build)
     if (!build.dxfName) return { model }
@@ -74,7 +80,7 @@ async function targetOf(env: Env, build: BuildRow): Promise<TraceTarget> {
   } catch (error) {
     if (error instanceof MissingBuildData) {
       throw new TraceError(
-        1,
+        headerLine,
         `build ${build.buildName} has no block tables to check traces against`,
       )
     }
@@ -166,9 +172,9 @@ export async function acceptTrace(
   try {
     parsed = await readTrace(
       original.parseInput,
-      async (header) => {
-        build = await keptBuild(env, app, header)
-        return targetOf(env, build)
+      async (header, headerLine) => {
+        build = await keptBuild(env, app, header, headerLine)
+        return targetOf(env, build, headerLine)
       },
       { maxBytes: MAX_TRACE_BYTES, maxReads: MAX_TRACE_READS },
     )

@@ -1,13 +1,13 @@
 /**
- * Reads an uploaded trace file as a stream: decompress when it is gzip, read line 1 (the
- * header) to learn which build the trace belongs to, then let the engine check every line
- * against that build. Lines are bounded in length as they stream, so neither a line without
- * an end nor a gzip bomb is ever held in memory.
+ * Reads an uploaded trace file as a stream: decompress when it is gzip, read the header (the
+ * first line that is not blank) to learn which build the trace belongs to, then let the
+ * engine check every line against that build. Lines are bounded in length as they stream,
+ * so neither a line without an end nor a gzip bomb is ever held in memory.
  */
 import { createGunzip, type Gunzip } from 'node:zlib'
 import type { BuildModel } from '../../engine/build-model'
 import { TraceError, TraceLimitError } from '../../engine/trace-errors'
-import { type ParsedTrace, parseHeader, parseTrace } from '../../engine/trace-parse'
+import { GZIP_BROKEN, type ParsedTrace, parseHeader, parseTrace } from '../../engine/trace-parse'
 import type { TraceHeader } from '../../engine/trace-types'
 
 /** Longest line accepted (the header included); a read line is a few hundred bytes. */
@@ -95,7 +95,9 @@ function inflated(compressed: ReadableStream<Uint8Array>): ReadableStream<Uint8A
 /**
  * What goes wrong in the stream before the parser sees it: a line over the limit, or gzip data
  * that stops inflating. Either ends the stream where it happens and names the line; the
- * first problem wins.
+ * first problem wins. gunzip gives nothing of the piece of output it fails in, so a gzip
+ * break is named on the line the text had reached before that piece: line 1 for a short
+ * trace, even when only bytes after the end of complete gzip data are wrong.
  */
 class StreamCheck {
   error: TraceError | undefined
@@ -128,7 +130,7 @@ class StreamCheck {
       // Runs once every byte before the break has been counted, so the line is exact.
       flush: () => {
         if (this.corrupt && !this.error) {
-          this.error = new TraceError(this.line, 'the gzip data is corrupt')
+          this.error = new TraceError(this.line, GZIP_BROKEN)
         }
       },
     })
@@ -230,55 +232,75 @@ async function plainText(body: ReadableStream<Uint8Array>, check: StreamCheck, m
   return { text: check.inflate(toParse), sizeCheck: inflatedSizeCheck(toCount, maxBytes) }
 }
 
-/** Reads up to the end of line 1; returns its bytes and everything read past it. */
-async function readFirstLine(reader: ReadableStreamDefaultReader<Uint8Array>) {
-  const pieces: Uint8Array[] = []
-  for (;;) {
-    const chunk = await reader.read()
-    if (chunk.done) break
-    pieces.push(chunk.value)
-    if (chunk.value.includes(NEWLINE)) break
+/** A line of nothing but white space (the engine's rule: its text trims to nothing). */
+function isBlank(line: Uint8Array): boolean {
+  try {
+    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(line).trim() === ''
+  } catch {
+    return false
   }
-  const read = concat(pieces)
-  const newline = read.indexOf(NEWLINE)
-  const line = newline === -1 ? read : read.subarray(0, newline)
-  return { read, line }
 }
 
-function headerOf(line: Uint8Array): TraceHeader {
-  if (line.length === 0) throw new TraceError(1, 'the trace is empty: the header is missing')
+/**
+ * Reads up to the end of the header, the first line that is not blank. Returns the header's
+ * bytes, its line number, everything read from its start on, and how many bytes of blank
+ * lines came before it. Blank lines are dropped as they are read, so they are never gathered.
+ */
+async function readHeaderLine(reader: ReadableStreamDefaultReader<Uint8Array>) {
+  let lineNo = 1
+  let skipped = 0
+  let read: Uint8Array = new Uint8Array(0)
+  for (;;) {
+    let newline = read.indexOf(NEWLINE)
+    while (newline !== -1 && isBlank(read.subarray(0, newline))) {
+      skipped += newline + 1
+      read = read.subarray(newline + 1)
+      lineNo++
+      newline = read.indexOf(NEWLINE)
+    }
+    if (newline !== -1) return { read, line: read.subarray(0, newline), lineNo, skipped }
+
+    const chunk = await reader.read()
+    if (chunk.done) return { read, line: read, lineNo, skipped }
+    read = concat([read, chunk.value])
+  }
+}
+
+function headerOf(line: Uint8Array, lineNo: number): TraceHeader {
+  if (isBlank(line)) throw new TraceError(1, 'the trace is empty: the header is missing')
   let text: string
   try {
     text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(line)
   } catch {
-    throw new TraceError(1, 'the text is not valid UTF-8')
+    throw new TraceError(lineNo, 'the text is not valid UTF-8')
   }
-  const header = parseHeader(text.endsWith('\r') ? text.slice(0, -1) : text)
+  const header = parseHeader(text.endsWith('\r') ? text.slice(0, -1) : text, lineNo)
   if (header.durationMs > MAX_DURATION_MS) {
-    throw new TraceError(1, `durationMs must be at most ${MAX_DURATION_MS} (7 days)`)
+    throw new TraceError(lineNo, `durationMs must be at most ${MAX_DURATION_MS} (7 days)`)
   }
   return header
 }
 
-/** The session cannot end before its last read: refused on line 1, where `durationMs` is. */
+/** The session cannot end before its last read: refused on the header, where `durationMs` is. */
 function checkDuration(parsed: ParsedTrace): void {
   if (parsed.durationMs < parsed.lastReadMs) {
     throw new TraceError(
-      1,
+      parsed.headerLine,
       `durationMs ${parsed.durationMs} is before the last read (tMs ${parsed.lastReadMs})`,
     )
   }
 }
 
 /**
- * Parses a trace upload. `target` is asked for the build once the header is known (it throws
- * a {@link TraceError} on line 1 when the header names no usable build). Throws
+ * Parses a trace upload. `target` is asked for the build once the header is known, with the
+ * header's line number (the first line that is not blank; it throws a {@link TraceError} on
+ * that line when the header names no usable build). Throws
  * `TraceError` (a line that does not fit) or `TraceLimitError` (over `maxBytes` or
  * `maxReads`).
  */
 export async function readTrace(
   body: ReadableStream<Uint8Array>,
-  target: (header: TraceHeader) => Promise<TraceTarget>,
+  target: (header: TraceHeader, headerLine: number) => Promise<TraceTarget>,
   options: ReadTraceOptions,
 ): Promise<ParsedTrace> {
   const check = new StreamCheck()
@@ -286,20 +308,25 @@ export async function readTrace(
   const reader = text.pipeThrough(check.lines()).getReader()
 
   const parse = async () => {
-    const first = await readFirstLine(reader)
+    const first = await readHeaderLine(reader)
     if (check.error) throw check.error
-    const { model, imageOrder, imageBase } = await target(headerOf(first.line))
+    const { model, imageOrder, imageBase } = await target(
+      headerOf(first.line, first.lineNo),
+      first.lineNo,
+    )
 
     let parsed: ParsedTrace
     try {
-      parsed = await parseTrace(prepend(first.read, reader), {
+      const fromHeader = await parseTrace(prepend(first.read, reader), {
         model,
         imageOrder,
         imageBase,
         gzip: false,
-        maxBytes: options.maxBytes,
+        maxBytes: options.maxBytes - first.skipped,
         maxReads: options.maxReads,
+        firstLine: first.lineNo,
       })
+      parsed = { ...fromHeader, textBytes: fromHeader.textBytes + first.skipped }
     } catch (error) {
       throw check.error ?? error
     }

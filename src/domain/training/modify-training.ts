@@ -2,16 +2,26 @@
  * Changing an app's training settings (`PATCH /be/v1/trainings`). The coordinator is told, so a
  * lowered threshold can start a run without waiting for the next trace.
  */
-import { eq } from 'drizzle-orm'
+import { and, eq } from 'drizzle-orm'
 import { coordinatorOf } from '../../coordinator/app-coordinator'
 import { dbOf, isoNow } from '../../db/client'
 import { apps } from '../../db/schema'
 import type { Env } from '../../env'
+import { conflict, notFound } from '../../http/errors'
 import type { Logger } from '../../http/log'
 import type { AppRow } from '../apps/find-app'
 import { mergeTraining, parseTraining, type TrainingSettings } from '../apps/training-settings'
 
-/** Applies `change` to `app`'s settings; 400 when minCoverage would exceed maxCoverage. */
+/** Writes tried before a change racing others is given up with 409. */
+const MAX_WRITES = 5
+
+/**
+ * Applies `change` to `app`'s settings as stored, so two changes at once both land: the row is
+ * written only if its settings are still the ones read (compare and swap, D1 has no
+ * transactions across requests), else read again, checked again and written again. 400 when
+ * minCoverage would exceed maxCoverage in the settings actually stored; 409 after
+ * {@link MAX_WRITES} lost races.
+ */
 export async function modifyTraining(
   env: Env,
   org: { id: string; name: string },
@@ -19,11 +29,30 @@ export async function modifyTraining(
   change: Partial<TrainingSettings>,
   log: Logger,
 ): Promise<TrainingSettings> {
-  const settings = mergeTraining(parseTraining(app.training), change)
-  await dbOf(env)
-    .update(apps)
-    .set({ training: JSON.stringify(settings), updated: isoNow() })
-    .where(eq(apps.id, app.id))
+  const db = dbOf(env)
+  let stored = app.training
+  let settings: TrainingSettings
+  for (let write = 1; ; write++) {
+    settings = mergeTraining(parseTraining(stored), change)
+    const written = await db
+      .update(apps)
+      .set({ training: JSON.stringify(settings), updated: isoNow() })
+      .where(and(eq(apps.id, app.id), eq(apps.training, stored)))
+      .returning({ id: apps.id })
+    if (written.length > 0) break
+
+    if (write === MAX_WRITES) {
+      throw conflict(`the training settings of app ${app.name} keep changing: try again`)
+    }
+    const fresh = await db
+      .select({ training: apps.training })
+      .from(apps)
+      .where(eq(apps.id, app.id))
+      .get()
+    if (!fresh) throw notFound(`app ${app.name}`)
+    stored = fresh.training
+  }
+
   try {
     await coordinatorOf(env, org.name, app.name).settingsChanged({
       orgId: org.id,

@@ -43,6 +43,11 @@ export async function followBuild(
         toBuildId,
         nTraces: stats.nTraces,
       })
+    } else {
+      log.info('no statistics to carry to a new build: the old one has none, or is gone', {
+        fromBuildId,
+        toBuildId,
+      })
     }
   }
   return figuresOf(model, stats)

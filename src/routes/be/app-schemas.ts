@@ -5,13 +5,17 @@ import { APP_STATES } from '../../domain/apps/state'
 import { listQuery } from '../../http/list'
 import { deploymentNameSchema, labelSchema, nameSchema } from '../../http/schemas'
 
-/** The six training settings, each optional; PATCH /be/v1/trainings takes the same fields. */
+/**
+ * The six training settings, each optional; PATCH /be/v1/trainings takes the same fields. The
+ * range comes before `int()`, so a huge count is refused with the range (a 400 names a field
+ * once, with its first reason).
+ */
 export const trainingSettingsFields = {
-  nTracesReliable: z.number().int().min(1).max(1_000_000).optional(),
+  nTracesReliable: z.number().min(1).max(1_000_000).int().optional(),
   minCoverage: z.number().min(0).max(1).optional(),
   maxCoverage: z.number().min(0).max(1).optional(),
   minTraceTimeSec: z.number().min(0).max(1e9).optional(),
-  nProcessTracesMin: z.number().int().min(1).max(1_000_000).optional(),
+  nProcessTracesMin: z.number().min(1).max(1_000_000).int().optional(),
   uploadTrace: z.boolean().optional(),
 }
 

@@ -157,6 +157,7 @@ const modify = createRoute({
     401: errorResponses[401],
     403: errorResponses[403],
     404: errorResponses[404],
+    409: errorResponses[409],
   },
 })
 

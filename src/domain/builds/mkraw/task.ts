@@ -151,7 +151,7 @@ async function step(ctx: StepContext): Promise<StepOutcome> {
         const run = { ...startPatchRun(stale), patches: kept, skipped }
         return next({ phase: 'patch', totals, image, remade: remade + 1, ...run }, 0.8)
       }
-      const committed = await commitBuild(job, ctx.task)
+      const committed = await commitBuild(job, ctx.task, ctx.log)
       ctx.log.info('build ready', {
         buildId: job.buildId,
         current: committed.current,

@@ -1,0 +1,153 @@
+import { runInDurableObject } from 'cloudflare:test'
+import { env } from 'cloudflare:workers'
+import { and, eq } from 'drizzle-orm'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { coordinatorOf } from '../../src/coordinator/app-coordinator'
+import type { CoordinatorState } from '../../src/coordinator/coordinator-state'
+import { dbOf } from '../../src/db/client'
+import { builds } from '../../src/db/schema'
+import { buildIdText, statsKey } from '../../src/storage/keys'
+import { submitTask } from '../../src/tasks/service'
+import { newOrg, type OrgFixture } from './fixtures'
+import { call } from './helpers'
+import { seededBytes } from './tar-fixture'
+import {
+  appWithBuild,
+  BLOCK,
+  eventually,
+  gameEntries,
+  importBuild,
+  type TrainingApp,
+  uploadPlayedSessions,
+} from './training-fixtures'
+
+let org: OrgFixture
+
+beforeAll(async () => {
+  org = await newOrg('trainbuilds')
+}, 30_000)
+
+interface TrainingView {
+  dxfName: string
+  nTraces: number
+  nNewTraces: number
+  coverage: number
+}
+
+/** An app keeping one build, with `count` sessions counted and no automatic run. */
+async function trainedApp(count: number): Promise<TrainingApp> {
+  const app = await appWithBuild(org, { nTracesReliable: 1, nProcessTracesMin: 1000 })
+  const patched = await call('PATCH', '/be/v1/apps', {
+    headers: org.headers,
+    body: { name: app.name, maxBuilds: 1 },
+  })
+  expect(patched.status).toBe(200)
+  await uploadPlayedSessions(app, count)
+  return app
+}
+
+/** The app's training as the API shows it, once `ready` holds for it. */
+function trainingOnce(app: TrainingApp, ready: (training: TrainingView) => boolean) {
+  return eventually('the training figures', async () => {
+    const answer = await call('GET', `/be/v1/trainings/${app.name}`, { headers: org.headers })
+    const training = answer.body.training as TrainingView
+    return ready(training) ? training : undefined
+  })
+}
+
+/** The coordinator's figures once they refer to build `buildId` (it follows on its own). */
+function figuresOfBuild(app: TrainingApp, buildId: number) {
+  return eventually(`the figures of build ${buildId}`, async () => {
+    const stub = coordinatorOf(env, app.org.orgName, app.name)
+    const figures = await stub.figures(identityOf(app), buildId)
+    return figures.buildId === buildId ? figures : undefined
+  })
+}
+
+/** The game with one file changed: a new build that shares most blocks with the first. */
+function changedGame() {
+  const entries = gameEntries()
+  entries[3] = { path: 'game/data/a.pak', data: seededBytes(77, 16 * BLOCK) }
+  return entries
+}
+
+function identityOf(app: TrainingApp) {
+  return { orgId: app.orgId, orgName: app.org.orgName, appId: app.appId, appName: app.name }
+}
+
+describe('a new build that evicts the build training learnt on', () => {
+  it('keeps the statistics: they are carried before the old build goes', async () => {
+    const app = await trainedApp(6)
+    const next = await importBuild(app, changedGame())
+    const old = await dbOf(env)
+      .select({ state: builds.state })
+      .from(builds)
+      .where(and(eq(builds.appId, app.appId), eq(builds.buildId, app.buildId)))
+      .get()
+    expect(old?.state).toBe('deleted')
+
+    const figures = await figuresOfBuild(app, next.buildId)
+    expect(figures).toMatchObject({ nTraces: 6, nNewTraces: 6 })
+    expect(figures.coverage).toBeGreaterThan(0)
+    const training = await trainingOnce(app, (view) => view.nTraces === 6)
+    expect(training).toMatchObject({ dxfName: `dxf-${buildIdText(next.buildId)}-01` })
+  }, 90_000)
+
+  it('counts no more new traces than traces when nothing could be carried', async () => {
+    const app = await trainedApp(4)
+    // The first build's statistics are lost (as if its objects were gone).
+    await env.BUCKET.delete(statsKey(app.orgId, app.appId, app.buildId))
+    const next = await importBuild(app, changedGame())
+    const figures = await figuresOfBuild(app, next.buildId)
+    expect(figures).toMatchObject({ nTraces: 0, nNewTraces: 0 })
+  }, 90_000)
+})
+
+describe('a run that ends after its build stopped being current', () => {
+  /**
+   * An app with a run of the coordinator's on its first build (a task that does not start by
+   * itself), then a second build made current.
+   */
+  async function runOnReplacedBuild() {
+    const app = await trainedApp(5)
+    const taskName = await submitTask(env, {
+      type: 'mkdxf',
+      orgId: app.orgId,
+      appId: app.appId,
+      appName: app.name,
+      buildName: app.buildName,
+      params: { orgName: org.orgName, buildId: app.buildId, manual: true },
+      start: false,
+    })
+    const stub = coordinatorOf(env, org.orgName, app.name)
+    await runInDurableObject(stub, async (instance, state) => {
+      const coordinator = instance as unknown as { state: CoordinatorState }
+      coordinator.state.run = {
+        taskName,
+        nNewAtSubmit: 5,
+        manual: true,
+        submitted: true,
+        since: new Date().toISOString(),
+        buildId: app.buildId,
+      }
+      await state.storage.put('state', coordinator.state)
+    })
+    const next = await importBuild(app, changedGame())
+    expect(await figuresOfBuild(app, next.buildId)).toMatchObject({ nTraces: 5 })
+    return { app, taskName, stub }
+  }
+
+  it('leaves its traces new for the build that replaced it when it published nothing', async () => {
+    const { app, taskName, stub } = await runOnReplacedBuild()
+    await stub.runFinished(taskName, { succeeded: true, deployed: false })
+    const figures = await stub.figures(identityOf(app), null)
+    expect(figures).toMatchObject({ runningTask: null, nTraces: 5, nNewTraces: 5 })
+  }, 90_000)
+
+  it('uses its traces up when it published', async () => {
+    const { app, taskName, stub } = await runOnReplacedBuild()
+    await stub.runFinished(taskName, { succeeded: true, deployed: true })
+    const figures = await stub.figures(identityOf(app), null)
+    expect(figures).toMatchObject({ runningTask: null, nTraces: 5, nNewTraces: 0 })
+  }, 90_000)
+})
