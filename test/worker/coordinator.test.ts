@@ -6,7 +6,6 @@ import { dbOf } from '../../src/db/client'
 import { tasks, traces, trainingRuns } from '../../src/db/schema'
 import { newId } from '../../src/domain/auth/secrets'
 import { appPrefix, buildIdText } from '../../src/storage/keys'
-import { submitTask } from '../../src/tasks/service'
 import { allKeys, driveTask } from './build-fixtures'
 import { newOrg, type OrgFixture } from './fixtures'
 import { call, waitForTask } from './helpers'
@@ -16,6 +15,7 @@ import {
   eventually,
   figuresOf,
   playedSession,
+  stagedMkdxf,
   type TrainingApp,
   traceFile,
   uploadTrace,
@@ -196,19 +196,11 @@ describe('an mkdxf step that runs twice changes nothing the second time', () => 
     await eventually('traces counted', async () =>
       (await figuresOf(app)).nTraces === 6 ? true : undefined,
     )
-    const dxfName = `dxf-${buildIdText(app.buildId)}-01`
-    const taskName = await submitTask(env, {
-      type: 'mkdxf',
-      orgId: app.orgId,
-      appId: app.appId,
-      appName: app.name,
-      buildName: app.buildName,
-      params: { orgName: org.orgName, buildId: app.buildId, dxfName, manual: true },
-      start: false,
-    })
+    const taskName = await stagedMkdxf(app)
     await driveTask(taskName, { twice: true })
 
-    expect(await imageNames(app)).toEqual([dxfName, `dxf-${buildIdText(app.buildId)}-02`])
+    const build = buildIdText(app.buildId)
+    expect(await imageNames(app)).toEqual([`dxf-${build}-01`, `dxf-${build}-02`])
     const deploys = (await appTasks(app.appId, 'deploy')).filter((row) =>
       row.id.endsWith(taskName.replace(/^mkdxf_/, '')),
     )

@@ -14,7 +14,6 @@ import { ORDER_METHODS, orderFromStats } from '../../src/engine/order'
 import type { TraceRead } from '../../src/engine/trace-types'
 import { typicalNeed, withTypicalHead } from '../../src/engine/typical'
 import { buildIdText, imageKeys } from '../../src/storage/keys'
-import { submitTask } from '../../src/tasks/service'
 import type { StepOutcome } from '../../src/tasks/types'
 import { allKeys, driveTask, readImageHeader, stepTask } from './build-fixtures'
 import { newOrg, type OrgFixture } from './fixtures'
@@ -27,6 +26,7 @@ import {
   gameEntries,
   importBuild,
   playedSession,
+  stagedMkdxf,
   type TrainingApp,
   traceFile,
   uploadPlayedSessions,
@@ -51,23 +51,6 @@ async function trainedApp(count: number): Promise<TrainingApp> {
   return app
 }
 
-function submitRun(app: TrainingApp): Promise<string> {
-  return submitTask(env, {
-    type: 'mkdxf',
-    orgId: app.orgId,
-    appId: app.appId,
-    appName: app.name,
-    buildName: app.buildName,
-    params: {
-      orgName: org.orgName,
-      buildId: app.buildId,
-      dxfName: `dxf-${buildIdText(app.buildId)}-01`,
-      manual: true,
-    },
-    start: false,
-  })
-}
-
 /** The cursor a step left, failing when the task ended instead. */
 function cursorOf(outcome: StepOutcome): Cursor {
   expect(outcome.kind).toBe('continue')
@@ -81,7 +64,7 @@ async function runRow(taskName: string) {
 describe('mkdxf evaluates in bounded steps', () => {
   it('measures one fold per step, keeps each in a scratch object, and the traces it started with', async () => {
     const app = await trainedApp(6)
-    const taskName = await submitRun(app)
+    const taskName = await stagedMkdxf(app)
     const scratch = scratchKeys(app.orgId, app.appId, app.buildId, taskName)
 
     expect(cursorOf(await stepTask(taskName))).toMatchObject({ stage: 'evaluate' })
@@ -142,7 +125,7 @@ describe('mkdxf evaluates in bounded steps', () => {
 
   it('measures the methods a run saved before they existed, then decides', async () => {
     const app = await trainedApp(6)
-    const taskName = await submitRun(app)
+    const taskName = await stagedMkdxf(app)
     const scratch = scratchKeys(app.orgId, app.appId, app.buildId, taskName)
     let cursor = cursorOf(await stepTask(taskName))
     while (cursor.stage === 'evaluate' && (cursor.evaluation?.method ?? 0) < 2) {
@@ -168,10 +151,10 @@ describe('mkdxf evaluates in bounded steps', () => {
   it('records one run with the same figures when every evaluation step is delivered twice', async () => {
     const once = await trainedApp(6)
     const twice = await trainedApp(6)
-    const onceTask = await submitRun(once)
+    const onceTask = await stagedMkdxf(once)
     await driveTask(onceTask)
 
-    const twiceTask = await submitRun(twice)
+    const twiceTask = await stagedMkdxf(twice)
     const stageOf = (outcome: StepOutcome) =>
       outcome.kind === 'done' ? 'done' : (outcome.cursor as unknown as Cursor).stage
     let stage = stageOf(await stepTask(twiceTask))
@@ -219,7 +202,7 @@ async function runWonBy(winner: number): Promise<{ app: TrainingApp; taskName: s
   await eventually('traces counted', async () =>
     (await figuresOf(app)).nTraces === 22 ? true : undefined,
   )
-  const taskName = await submitRun(app)
+  const taskName = await stagedMkdxf(app)
   const scratch = scratchKeys(app.orgId, app.appId, app.buildId, taskName)
   let cursor = cursorOf(await stepTask(taskName))
   while (cursor.stage === 'evaluate' && (cursor.evaluation?.fold ?? 0) < 5) {
@@ -270,7 +253,7 @@ describe('mkdxf compares with the published image on traces it was not trained o
   }
 
   async function publishedRun(app: TrainingApp) {
-    const first = await submitRun(app)
+    const first = await stagedMkdxf(app)
     await driveTask(first)
     expect((await runRow(first))[0].deployed).toBe(true)
     return first
@@ -281,7 +264,7 @@ describe('mkdxf compares with the published image on traces it was not trained o
     const app = await trainedApp(6)
     await publishedRun(app)
     await uploadDrifted(app, count, 6)
-    return submitRun(app)
+    return stagedMkdxf(app)
   }
 
   /** The run after a published one and `count` new sessions. */

@@ -7,7 +7,6 @@ import type { CoordinatorState } from '../../src/coordinator/coordinator-state'
 import { dbOf } from '../../src/db/client'
 import { builds } from '../../src/db/schema'
 import { buildIdText, statsKey } from '../../src/storage/keys'
-import { submitTask } from '../../src/tasks/service'
 import { newOrg, type OrgFixture } from './fixtures'
 import { call } from './helpers'
 import { seededBytes } from './tar-fixture'
@@ -17,6 +16,7 @@ import {
   eventually,
   gameEntries,
   importBuild,
+  stagedMkdxf,
   type TrainingApp,
   uploadPlayedSessions,
 } from './training-fixtures'
@@ -110,15 +110,7 @@ describe('a run that ends after its build stopped being current', () => {
    */
   async function runOnReplacedBuild() {
     const app = await trainedApp(5)
-    const taskName = await submitTask(env, {
-      type: 'mkdxf',
-      orgId: app.orgId,
-      appId: app.appId,
-      appName: app.name,
-      buildName: app.buildName,
-      params: { orgName: org.orgName, buildId: app.buildId, manual: true },
-      start: false,
-    })
+    const taskName = await stagedMkdxf(app)
     const stub = coordinatorOf(env, org.orgName, app.name)
     await runInDurableObject(stub, async (instance, state) => {
       const coordinator = instance as unknown as { state: CoordinatorState }

@@ -12,6 +12,8 @@ import { dbOf } from '../../src/db/client'
 import { tasks } from '../../src/db/schema'
 import { serialiseTrace } from '../../src/engine/trace-codec'
 import type { TraceHeader, TraceRead } from '../../src/engine/trace-types'
+import { buildIdText } from '../../src/storage/keys'
+import { submitTask } from '../../src/tasks/service'
 import { appIds, newApp } from './app-fixtures'
 import { uploadBuild } from './build-fixtures'
 import type { OrgFixture } from './fixtures'
@@ -116,6 +118,27 @@ export async function uploadPlayedSessions(app: TrainingApp, count: number): Pro
   await eventually('traces counted', async () =>
     (await figuresOf(app)).nTraces >= count ? true : undefined,
   )
+}
+
+/**
+ * A manual `mkdxf` run of the app's first image, submitted with `start: false` so a test steps
+ * it by hand (`stepTask`, `driveTask`); returns its task name.
+ */
+export function stagedMkdxf(app: TrainingApp): Promise<string> {
+  return submitTask(env, {
+    type: 'mkdxf',
+    orgId: app.orgId,
+    appId: app.appId,
+    appName: app.name,
+    buildName: app.buildName,
+    params: {
+      orgName: app.org.orgName,
+      buildId: app.buildId,
+      dxfName: `dxf-${buildIdText(app.buildId)}-01`,
+      manual: true,
+    },
+    start: false,
+  })
 }
 
 /** POSTs a trace body with the app's trace key (and NDJSON content type unless told). */

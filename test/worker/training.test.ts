@@ -49,7 +49,6 @@ beforeAll(async () => {
 /** No automatic runs: only `processTraces` starts one. */
 const manualOnly = { nTracesReliable: 2, nProcessTracesMin: 1000 }
 
-
 async function processNow(app: TrainingApp) {
   const answer = await call('POST', '/be/v1/trigger', {
     headers: org.headers,
