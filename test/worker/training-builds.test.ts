@@ -5,7 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest'
 import { coordinatorOf } from '../../src/coordinator/app-coordinator'
 import type { CoordinatorState } from '../../src/coordinator/coordinator-state'
 import { dbOf } from '../../src/db/client'
-import { builds } from '../../src/db/schema'
+import { builds, traces } from '../../src/db/schema'
 import { buildIdText, statsKey } from '../../src/storage/keys'
 import { newOrg, type OrgFixture } from './fixtures'
 import { call } from './helpers'
@@ -16,9 +16,12 @@ import {
   eventually,
   gameEntries,
   importBuild,
+  playedSession,
   stagedMkdxf,
   type TrainingApp,
+  traceFile,
   uploadPlayedSessions,
+  uploadTrace,
 } from './training-fixtures'
 
 let org: OrgFixture
@@ -92,6 +95,53 @@ describe('a new build that evicts the build training learnt on', () => {
     const training = await trainingOnce(app, (view) => view.nTraces === 6)
     expect(training).toMatchObject({ dxfName: `dxf-${buildIdText(next.buildId)}-01` })
   }, 90_000)
+
+  it("deletes the evicted build's traces and statistics, and only those", async () => {
+    const app = await trainedApp(3)
+    const db = dbOf(env)
+    const ofBuild = (buildId: number) =>
+      db
+        .select({ rawKey: traces.rawKey, normKey: traces.normKey })
+        .from(traces)
+        .where(and(eq(traces.appId, app.appId), eq(traces.buildId, buildId)))
+        .all()
+    // More traces than one round of deletion takes (500), as rows and objects.
+    const extra = Array.from({ length: 620 }, (_, i) => ({
+      id: `trc_evict_${app.appId}_${i}`,
+      orgId: app.orgId,
+      appId: app.appId,
+      buildId: app.buildId,
+      sessionId: `evict-${i}`,
+      durationMs: 1000,
+      reads: 1,
+      blocksTouched: 1,
+      rawKey: `${app.orgId}/extra/${i}/raw`,
+      normKey: `${app.orgId}/extra/${i}/norm`,
+      counted: true,
+    }))
+    for (let at = 0; at < extra.length; at += 80) {
+      const rows = extra.slice(at, at + 80)
+      const [first, ...rest] = rows.map((row) => db.insert(traces).values(row))
+      await db.batch([first, ...rest])
+      for (const row of rows) await env.BUCKET.put(row.rawKey, 'raw')
+    }
+    const before = await ofBuild(app.buildId)
+    expect(before).toHaveLength(623)
+
+    const next = await importBuild(app, changedGame())
+    expect(await figuresOfBuild(app, next.buildId)).toMatchObject({ nTraces: 3 })
+    const kept = { ...app, buildId: next.buildId, buildName: next.buildName }
+    expect((await uploadTrace(kept, traceFile(playedSession(9)))).status).toBe(202)
+
+    expect(await ofBuild(app.buildId)).toEqual([])
+    for (const row of before) {
+      expect(await env.BUCKET.head(row.rawKey)).toBeNull()
+      expect(await env.BUCKET.head(row.normKey)).toBeNull()
+    }
+    expect(await env.BUCKET.head(statsKey(app.orgId, app.appId, app.buildId))).toBeNull()
+    const [newTrace] = await ofBuild(next.buildId)
+    expect(await env.BUCKET.head(newTrace.normKey)).not.toBeNull()
+  }, 120_000)
 
   it('counts no more new traces than traces when nothing could be carried', async () => {
     const app = await trainedApp(4)

@@ -1,13 +1,14 @@
 /**
  * Keeping `maxBuilds` builds: the oldest ready builds beyond that number go, with their tar and
- * tables, their images and every patch from or to them. The current build always stays. What
- * was published of them to the org's origins is retired (deleted by the cron 24 h later, as
- * launchers may still be reading it). Each step is safe to repeat, so an eviction cut short is
- * finished by the next one.
+ * tables, their images, every patch from or to them, and their traces and training statistics
+ * (what was learnt from them was carried to the newer build first; docs/training.md section 8).
+ * The current build always stays. What was published of them to the org's origins is retired
+ * (deleted by the cron 24 h later, as launchers may still be reading it). Each step is safe to
+ * repeat, so an eviction cut short is finished by the next one.
  */
 import { and, desc, eq, inArray, or } from 'drizzle-orm'
 import { dbOf } from '../../db/client'
-import { builds, deployments, orgs, patches } from '../../db/schema'
+import { builds, deployments, orgs, patches, traces } from '../../db/schema'
 import type { Env } from '../../env'
 import {
   appPrefix,
@@ -15,6 +16,7 @@ import {
   buildKeys,
   publicImageDir,
   publicPatchDir,
+  statsKey,
 } from '../../storage/keys'
 import { originPath } from '../deployments/origin-of'
 import { retireKeys } from '../deployments/retired-files'
@@ -66,7 +68,39 @@ async function retirePublished(
   }
 }
 
-/** Removes one build's objects and patches (retiring what was published), marks it `deleted`. */
+/** Trace rows deleted per round: their objects go in one R2 call (at most 1,000 keys). */
+const TRACES_PER_ROUND = 500
+/** Ids per D1 statement (a statement binds at most 100 parameters). */
+const IDS_PER_STATEMENT = 90
+
+/** Deletes the traces of `buildId`, objects first, then rows, a round at a time. */
+async function deleteTraces(env: Env, app: EvictedApp, buildId: number): Promise<void> {
+  const db = dbOf(env)
+  for (;;) {
+    const rows = await db
+      .select({ id: traces.id, rawKey: traces.rawKey, normKey: traces.normKey })
+      .from(traces)
+      .where(and(eq(traces.appId, app.id), eq(traces.buildId, buildId)))
+      .limit(TRACES_PER_ROUND)
+      .all()
+    if (rows.length === 0) return
+    await env.BUCKET.delete(rows.flatMap((row) => [row.rawKey, row.normKey]))
+    const ids = rows.map((row) => row.id)
+    const [first, ...rest] = Array.from(
+      { length: Math.ceil(ids.length / IDS_PER_STATEMENT) },
+      (_, n) =>
+        db
+          .delete(traces)
+          .where(inArray(traces.id, ids.slice(n * IDS_PER_STATEMENT, (n + 1) * IDS_PER_STATEMENT))),
+    )
+    await db.batch([first, ...rest])
+  }
+}
+
+/**
+ * Removes one build's objects, patches, traces and statistics (retiring what was published),
+ * marks it `deleted`.
+ */
 export async function evictBuild(env: Env, app: EvictedApp, buildId: number): Promise<void> {
   const db = dbOf(env)
   const touching = and(
@@ -86,6 +120,8 @@ export async function evictBuild(env: Env, app: EvictedApp, buildId: number): Pr
     await env.BUCKET.delete(patchRows.slice(i, i + 1000).map((row) => row.key))
   }
   await db.delete(patches).where(touching)
+  await deleteTraces(env, app, buildId)
+  await env.BUCKET.delete(statsKey(app.orgId, app.id, buildId))
 
   await db
     .update(builds)

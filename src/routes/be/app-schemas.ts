@@ -26,7 +26,11 @@ const maxBuildsSchema = z
   .int()
   .min(1)
   .max(50)
-  .openapi({ description: 'Builds kept, 1..50 (default 5)' })
+  .openapi({
+    description:
+      'Builds kept, 1..50 (default 5). Beyond it the oldest ready build goes (never the ' +
+      'current one), with its images, patches, traces and training statistics',
+  })
 
 const deploymentListSchema = z
   .array(deploymentNameSchema)
