@@ -22,6 +22,25 @@ export class TraceError extends Error {
   }
 }
 
+/** Characters of a trace's value an error message repeats before cutting it. */
+export const ECHO_MAX_CHARS = 100
+
+/**
+ * `value` quoted for an error message, cut after {@link ECHO_MAX_CHARS} characters so a huge
+ * header field or path is not sent back whole (it is echoed in the message and the details).
+ *
+ * @example
+ * quoted('late.pak') // '"late.pak"'
+ * quoted('x'.repeat(150)) // '"xx…x…" (150 characters)': the first 100 x's, then "…"
+ */
+export function quoted(value: string): string {
+  if (value.length <= ECHO_MAX_CHARS) return JSON.stringify(value)
+  let head = value.slice(0, ECHO_MAX_CHARS)
+  // Never end on half of a surrogate pair.
+  if (/[\ud800-\udbff]$/.test(head)) head = head.slice(0, -1)
+  return `${JSON.stringify(`${head}…`)} (${value.length} characters)`
+}
+
 /** Which limit a trace went over. */
 export type TraceLimit = 'tooLarge' | 'tooManyReads'
 

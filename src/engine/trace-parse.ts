@@ -7,7 +7,7 @@ import { type BuildModel, modelIndex } from './build-model'
 import { FirstAccessRecorder } from './first-access'
 import { imageOffsetToSlots, slotOffsets } from './image-layout'
 import { LineSplitter } from './ndjson-lines'
-import { TraceError, TraceLimitError } from './trace-errors'
+import { quoted, TraceError, TraceLimitError } from './trace-errors'
 import { type FirstAccess, TRACE_FORMAT, type TraceHeader } from './trace-types'
 
 /** Largest uncompressed trace accepted: 64 MiB. */
@@ -65,7 +65,17 @@ export interface ParsedTrace {
   lastReadMs: number
 }
 
-const HEADER_FIELDS = new Set(['format', 'sessionId', 'buildName', 'durationMs', 'firstSession'])
+const HEADER_FIELDS = new Set([
+  'format',
+  'sessionId',
+  'buildName',
+  'dxfName',
+  'durationMs',
+  'firstSession',
+])
+
+/** An image name: `dxf-<buildId, 4 digits or more>-<image number, 2 digits or more>`. */
+const IMAGE_NAME = /^dxf-\d{4,}-\d{2,}$/
 
 /**
  * Checks the header, the first line that is not blank; throws a {@link TraceError} naming
@@ -78,17 +88,20 @@ export function parseHeader(line: string, lineNo = 1): TraceHeader {
   }
   const header = value as Record<string, unknown>
   for (const key of Object.keys(header)) {
-    if (!HEADER_FIELDS.has(key)) throw new TraceError(lineNo, `unknown header field "${key}"`)
+    if (!HEADER_FIELDS.has(key)) throw new TraceError(lineNo, `unknown header field ${quoted(key)}`)
   }
   if (header.format !== TRACE_FORMAT) {
     throw new TraceError(lineNo, `header format must be "${TRACE_FORMAT}"`)
   }
-  const { sessionId, buildName, durationMs, firstSession } = header
+  const { sessionId, buildName, dxfName, durationMs, firstSession } = header
   if (typeof sessionId !== 'string' || sessionId.length < 1 || sessionId.length > 200) {
     throw new TraceError(lineNo, 'sessionId must be a string of 1 to 200 characters')
   }
   if (buildName !== undefined && (typeof buildName !== 'string' || buildName.length < 1)) {
     throw new TraceError(lineNo, 'buildName must be a non-empty string')
+  }
+  if (dxfName !== undefined && (typeof dxfName !== 'string' || !IMAGE_NAME.test(dxfName))) {
+    throw new TraceError(lineNo, 'dxfName must be an image name such as "dxf-0001-02"')
   }
   if (!Number.isSafeInteger(durationMs) || (durationMs as number) < 0) {
     throw new TraceError(lineNo, 'durationMs must be an integer >= 0')
@@ -161,12 +174,12 @@ class ReadChecker {
 
   private readFile(path: string, offset: number, length: number, tMs: number, lineNo: number) {
     const index = this.fileByPath.get(path)
-    if (index === undefined) throw new TraceError(lineNo, `unknown path ${JSON.stringify(path)}`)
+    if (index === undefined) throw new TraceError(lineNo, `unknown path ${quoted(path)}`)
     const file = this.model.files[index]
     if (offset + length > file.size) {
       throw new TraceError(
         lineNo,
-        `read outside ${JSON.stringify(path)}: bytes ${offset}..${offset + length - 1} of ${file.size}`,
+        `read outside ${quoted(path)}: bytes ${offset}..${offset + length - 1} of ${file.size}`,
       )
     }
     const first = file.firstBlock + Math.floor(offset / this.model.blockSize)

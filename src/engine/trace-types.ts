@@ -10,6 +10,12 @@ export interface TraceHeader {
   sessionId: string
   /** The build the session ran; the app's current build when absent. */
   buildName?: string
+  /**
+   * The image of that build the `"@"` reads' offsets refer to (`dxf-0001-02`); the build's
+   * current image when absent. A launcher still streaming an image that training has since
+   * replaced names it here, so its offsets are mapped through the order it streamed.
+   */
+  dxfName?: string
   /** Length of the session in milliseconds (the "trace time"). */
   durationMs: number
   /** Whether this was the first session of the app on that machine. */

@@ -130,7 +130,12 @@ describe('parseTrace', () => {
   })
 
   it('accepts the optional header fields', async () => {
-    const full = { ...header('s', 1), buildName: 'build-0002', firstSession: true }
+    const full = {
+      ...header('s', 1),
+      buildName: 'build-0002',
+      dxfName: 'dxf-0002-03',
+      firstSession: true,
+    }
     expect((await parse(JSON.stringify(full))).header).toEqual(full)
   })
 
@@ -204,6 +209,8 @@ describe('parseTrace errors name the line', () => {
     ['a missing durationMs', '{"format":"rockit-trace/1","sessionId":"s"}', 1, /durationMs/],
     ['a non-boolean firstSession', JSON.stringify({ ...header('s'), firstSession: 1 }), 1, /first/],
     ['an empty buildName', JSON.stringify({ ...header('s'), buildName: '' }), 1, /buildName/],
+    ['a dxfName of no image', JSON.stringify({ ...header('s'), dxfName: 'dxf-2-3' }), 1, /dxfName/],
+    ['a dxfName not a string', JSON.stringify({ ...header('s'), dxfName: 2 }), 1, /dxfName/],
     ['broken JSON', `${HEADER}\n[0,"a.bin",0,1]\n[1,"a.bin",0`, 3, /not valid JSON/],
     ['an object line', `${HEADER}\n{"t":1}`, 2, /\[tMs, path, offset, length\]/],
     ['three fields', `${HEADER}\n[0,"a.bin",0]`, 2, /\[tMs, path, offset, length\]/],
@@ -223,6 +230,18 @@ describe('parseTrace errors name the line', () => {
     expect(error.line).toBe(line)
     expect(error.reason).toMatch(reason)
     expect(error.message).toContain(`line ${line}`)
+  })
+
+  it('repeats at most 100 characters of a long value, whole characters only', async () => {
+    const path = `${'p'.repeat(99)}😀${'q'.repeat(5000)}`
+    const error = await traceError(parse(`${HEADER}\n[0,${JSON.stringify(path)},0,1]`))
+    expect(error.reason).toBe(`unknown path "${'p'.repeat(99)}…" (${path.length} characters)`)
+    const field = await traceError(parse(JSON.stringify({ ...header('s'), [path]: 1 })))
+    expect(field.reason).toBe(
+      `unknown header field "${'p'.repeat(99)}…" (${path.length} characters)`,
+    )
+    const short = await traceError(parse(`${HEADER}\n[0,"${'r'.repeat(100)}",0,1]`))
+    expect(short.reason).toBe(`unknown path "${'r'.repeat(100)}"`)
   })
 
   it('a read outside the image', async () => {

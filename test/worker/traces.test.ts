@@ -178,6 +178,23 @@ describe('POST /client/v1/traces refuses a trace that does not fit its build wit
     expectBadLine(answer, 1, /build-9999.*not a kept build/)
   })
 
+  it('echoes at most the first 100 characters of a header value or path it refuses', async () => {
+    const long = 'b'.repeat(60_000)
+    const cut = `"${'b'.repeat(100)}…" (60000 characters)`
+    const refusals: [BodyInit, number, string][] = [
+      [traceFile([], { buildName: long }), 1, `buildName ${cut} is not a kept build of the app`],
+      [`${JSON.stringify({ [long]: 1 })}\n`, 1, `unknown header field ${cut}`],
+      [traceFile([[0, long, 0, 1]]), 2, `unknown path ${cut}`],
+    ]
+    for (const [body, line, reason] of refusals) {
+      const answer = await uploadTrace(app, body)
+      expectBadLine(answer, line, /./)
+      expect(answer.body.details[0].reason).toBe(reason)
+      expect(answer.body.message).toBe(`line ${line}: ${reason}`)
+      expect(JSON.stringify(answer.body).length).toBeLessThan(1000)
+    }
+  })
+
   it('names a line longer than any read line can be', async () => {
     const text = `${traceFile([[0, 'game/boot.bin', 0, 10]])}${'['.repeat(100_000)}\n`
     expectBadLine(await uploadTrace(app, text), 3, /longer than/)

@@ -6,18 +6,25 @@
 import { and, eq } from 'drizzle-orm'
 import { dbOf } from '../../db/client'
 import { builds, traces } from '../../db/schema'
+import type { BuildModel } from '../../engine/build-model'
 import { encodeNormalisedTrace } from '../../engine/trace-codec'
-import { TraceError, TraceLimitError } from '../../engine/trace-errors'
+import { quoted, TraceError, TraceLimitError } from '../../engine/trace-errors'
 import { MAX_TRACE_BYTES, MAX_TRACE_READS, type ParsedTrace } from '../../engine/trace-parse'
 import type { TraceHeader } from '../../engine/trace-types'
 import type { Env } from '../../env'
 import { ApiError, badLine, tooLarge } from '../../http/errors'
 import type { Logger } from '../../http/log'
-import { traceKeys } from '../../storage/keys'
+import { dxfNameOf, imageKeys, traceKeys } from '../../storage/keys'
+import { storeBody } from '../../storage/store-body'
 import type { AppRow } from '../apps/find-app'
 import { newId } from '../auth/secrets'
 import { announceTraces } from '../training/announce'
-import { loadBuildModel, loadImageOrder, MissingBuildData } from '../training/build-store'
+import {
+  type ImageOrder,
+  loadBuildModel,
+  loadImageOrder,
+  MissingBuildData,
+} from '../training/build-store'
 import { readTrace, type TraceTarget } from './read-trace'
 
 /** A trace body as the request brings it. */
@@ -64,19 +71,57 @@ async function keptBuild(
     throw new TraceError(
       headerLine,
       byName
-        ? `buildName ${JSON.stringify(header.buildName)} is not a kept build of the app`
+        ? `buildName ${quoted(header.buildName as string)} is not a kept build of the app`
         : 'the current build of the app is not ready',
     )
   }
   return build
 }
 
-async function targetOf(env: Env, build: BuildRow, headerLine: number): Promise<TraceTarget> {
+/** True when `dxfName` names an image of build `buildId` (`dxf-0007-03` of build 7). */
+function isImageOf(dxfName: string, buildId: number): boolean {
+  const number = Number(dxfName.slice(dxfName.lastIndexOf('-') + 1))
+  return dxfNameOf(buildId, number) === dxfName
+}
+
+/**
+ * The image the header names in `dxfName`: an image of the trace's build still in R2. A
+ * launcher still streaming an image training has replaced sends offsets of that image, which
+ * only its own order maps to the right blocks.
+ */
+async function namedImage(env: Env, build: BuildRow, dxfName: string, headerLine: number) {
+  const named = `dxfName ${quoted(dxfName)}`
+  if (!isImageOf(dxfName, build.buildId)) {
+    throw new TraceError(headerLine, `${named} is not an image of build ${build.buildName}`)
+  }
+  const missing = new TraceError(
+    headerLine,
+    `${named} is not a stored image of build ${build.buildName}`,
+  )
+  // Orders are cached per isolate: only R2 says whether the image is still kept.
+  if (!(await env.BUCKET.head(imageKeys(build.orgId, build.appId, dxfName).image))) throw missing
   try {
-    const model = await loadBuildModel(env, build)
-    if (!build.dxfName) return { model }
-    const image = await loadImageOrder(env, build.orgId, build.appId, build.dxfName)
-    return { model, imageOrder: image.order, imageBase: image.headerLength }
+    return await loadImageOrder(env, build.orgId, build.appId, dxfName)
+  } catch (error) {
+    if (error instanceof MissingBuildData) throw missing
+    throw error
+  }
+}
+
+/** The build's model and the order of the image its `"@"` reads refer to (the current one). */
+async function targetOf(
+  env: Env,
+  build: BuildRow,
+  header: TraceHeader,
+  headerLine: number,
+): Promise<TraceTarget> {
+  let model: BuildModel
+  let image: ImageOrder | undefined
+  try {
+    model = await loadBuildModel(env, build)
+    if (header.dxfName === undefined && build.dxfName) {
+      image = await loadImageOrder(env, build.orgId, build.appId, build.dxfName)
+    }
   } catch (error) {
     if (error instanceof MissingBuildData) {
       throw new TraceError(
@@ -86,6 +131,10 @@ async function targetOf(env: Env, build: BuildRow, headerLine: number): Promise<
     }
     throw error
   }
+  if (header.dxfName !== undefined) {
+    image = await namedImage(env, build, header.dxfName, headerLine)
+  }
+  return image ? { model, imageOrder: image.order, imageBase: image.headerLength } : { model }
 }
 
 /** Reads the whole body up to `max` bytes (for a body sent without Content-Length). */
@@ -117,8 +166,8 @@ function singleChunk(bytes: Uint8Array): ReadableStream<Uint8Array> {
 
 /**
  * Starts keeping the original body in R2 while the parser reads it. With a Content-Length the
- * body is split and streamed; without one it is read into memory first (bounded). `settled`
- * waits for every part of the storing to end, however it ends.
+ * body is split and streamed (`storeBody`: a body of another length is refused); without one it
+ * is read into memory first (bounded). `settled` waits for the storing to end, however it ends.
  */
 async function keepOriginal(env: Env, upload: TraceUpload, rawKey: string) {
   const options = { customMetadata: { kind: 'trace-original' } }
@@ -128,14 +177,11 @@ async function keepOriginal(env: Env, upload: TraceUpload, rawKey: string) {
     return { parseInput: singleChunk(bytes), stored, settled: () => Promise.allSettled([stored]) }
   }
   const [toParse, toStore] = upload.body.tee()
-  const fixed = new FixedLengthStream(upload.contentLength)
-  const piped = toStore.pipeTo(fixed.writable)
-  const put = env.BUCKET.put(rawKey, fixed.readable, options)
-  return {
-    parseInput: toParse,
-    stored: Promise.all([put, piped]),
-    settled: () => Promise.allSettled([put, piped]),
-  }
+  const stored = storeBody(env.BUCKET, rawKey, toStore, upload.contentLength, options)
+  // Awaited only once the parse succeeds; a refused trace waits on `settled` instead, and the
+  // copy of a body that broke off must not end as an unhandled rejection meanwhile.
+  stored.catch(() => {})
+  return { parseInput: toParse, stored, settled: () => Promise.allSettled([stored]) }
 }
 
 function asApiError(error: unknown): unknown {
@@ -154,7 +200,8 @@ async function existingTrace(env: Env, appId: string, sessionId: string) {
 
 /**
  * Checks and stores one trace of `app`. Throws the API's 422 (a line that does not fit its
- * build), 413 (over the limits) or 400 (a body shorter or longer than its Content-Length).
+ * build), 413 (over the limits) or 400 (a body shorter or longer than its Content-Length, or
+ * broken off: `BodyEndedEarly`, when the route passes the body through `guardedBody`).
  */
 export async function acceptTrace(
   env: Env,
@@ -174,7 +221,7 @@ export async function acceptTrace(
       original.parseInput,
       async (header, headerLine) => {
         build = await keptBuild(env, app, header, headerLine)
-        return targetOf(env, build, headerLine)
+        return targetOf(env, build, header, headerLine)
       },
       { maxBytes: MAX_TRACE_BYTES, maxReads: MAX_TRACE_READS },
     )

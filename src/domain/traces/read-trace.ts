@@ -58,7 +58,10 @@ function wantsInput(gunzip: Gunzip): Promise<void> {
  * MiB of gzip fill gigabytes of memory before the reader can stop them. node:zlib's gunzip
  * pauses once its output buffer is full, and stops for good when the stream is cancelled.
  */
-function inflated(compressed: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
+function inflated(
+  compressed: ReadableStream<Uint8Array>,
+  source: { error?: unknown } = {},
+): ReadableStream<Uint8Array> {
   const gunzip = createGunzip({ chunkSize: INFLATE_CHUNK })
   // Errors reach the reader through the iterator; without a listener they would be thrown.
   gunzip.on('error', () => {})
@@ -76,8 +79,12 @@ function inflated(compressed: ReadableStream<Uint8Array>): ReadableStream<Uint8A
       if (!gunzip.write(value)) await wantsInput(gunzip)
     }
   }
-  // A broken upload ends the text with its error, so it is not taken for the end of the trace.
-  feed().catch((error) => stop(error instanceof Error ? error : new Error(String(error))))
+  // A broken upload ends the text with its error, so it is not taken for the end of the trace;
+  // `source` keeps it, so it is not taken for broken gzip either.
+  feed().catch((error) => {
+    source.error = error
+    stop(error instanceof Error ? error : new Error(String(error)))
+  })
   const output = gunzip[Symbol.asyncIterator]() as AsyncIterator<Uint8Array>
   return new ReadableStream<Uint8Array>(
     {
@@ -136,9 +143,13 @@ class StreamCheck {
     })
   }
 
-  /** The inflated text of `compressed`, ending where the gzip data breaks. */
+  /**
+   * The inflated text of `compressed`, ending where the gzip data breaks. An error of
+   * `compressed` itself (a broken upload) is passed on as it is.
+   */
   inflate(compressed: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
-    const reader = inflated(compressed).getReader()
+    const source: { error?: unknown } = {}
+    const reader = inflated(compressed, source).getReader()
     return new ReadableStream<Uint8Array>({
       pull: async (controller) => {
         try {
@@ -146,6 +157,7 @@ class StreamCheck {
           if (done) controller.close()
           else controller.enqueue(value)
         } catch {
+          if (source.error !== undefined) throw source.error
           this.corrupt = true
           controller.close()
         }

@@ -1,7 +1,7 @@
 /**
  * Turns anything thrown by a route into the error envelope of API.md. Bad input never shows a
- * stack trace; an unexpected failure is logged with its stack and answered as a 500 that names
- * the request id.
+ * stack trace; a body the client broke off is logged as a warning (it is no fault of ours); an
+ * unexpected failure is logged with its stack and answered as a 500 that names the request id.
  */
 import type { ErrorHandler, NotFoundHandler } from 'hono'
 import { HTTPException } from 'hono/http-exception'
@@ -9,6 +9,7 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import { ConfigError } from '../../env'
 import type { AppEnv } from '../context'
 import { ApiError } from '../errors'
+import { BodyEndedEarly } from '../request-body'
 
 const codeOfStatus: Record<number, string> = {
   400: 'invalidParam',
@@ -31,6 +32,9 @@ function envelope(code: string, message: string, details: unknown[] = []) {
 }
 
 export const onError: ErrorHandler<AppEnv> = (err, c) => {
+  if (err instanceof BodyEndedEarly) {
+    c.var.log?.warn('request body ended early', { received: err.received, reason: err.reason })
+  }
   if (err instanceof ApiError) {
     return c.json(envelope(err.code, err.message, err.details), err.status, err.headers)
   }

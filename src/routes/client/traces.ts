@@ -12,6 +12,7 @@ import { traceUploadWindow } from '../../domain/traces/upload-limits'
 import { MAX_TRACE_BYTES } from '../../engine/trace-parse'
 import { success } from '../../http/envelope'
 import { ApiError, conflict, tooLarge, unauthenticated, unsupportedType } from '../../http/errors'
+import { guardedBody } from '../../http/request-body'
 import { createRouter } from '../../http/router'
 import { errorBody, errorResponses, jsonResponse, successSchema } from '../../http/schemas'
 import { traceKeyHeaders } from './trace-key'
@@ -30,10 +31,14 @@ const upload = createRoute({
   tags: ['Client'],
   summary: 'Upload the trace of one session (rockit-trace/1, optionally gzip)',
   description:
-    'Line 1 is the header `{"format":"rockit-trace/1","sessionId":...,"buildName"?,"durationMs"}`; ' +
+    'The first line that is not blank (line 1 as a launcher writes it) is the header ' +
+    '`{"format":"rockit-trace/1","sessionId":...,"buildName"?,"dxfName"?,"durationMs"}`; ' +
     'then reads `[tMs, path, offset, length]` or `[tMs, "@", imageOffset, length]`. ' +
-    '`durationMs` is at most 604800000 (7 days) and not before the last read. Limits: ' +
-    '64 MiB uncompressed, 2,000,000 reads; 50 uploads per app in 5 s.',
+    '`dxfName` names the image of the build the `"@"` offsets refer to (the build\'s current ' +
+    'image when omitted); it must be a stored image of that build (`dxf-<buildId>-NN`), else ' +
+    '422 on the header line. `durationMs` is at most 604800000 (7 days) and not before the ' +
+    'last read. Limits: 64 MiB uncompressed, 2,000,000 reads; 50 uploads per app in 5 s. ' +
+    'A body that ends early (connection lost, shorter than Content-Length) is a 400.',
   request: {
     headers: traceKeyHeaders,
     body: {
@@ -46,7 +51,10 @@ const upload = createRoute({
   responses: {
     200: jsonResponse(traceAnswer, 'This session was uploaded before: its first trace'),
     202: jsonResponse(traceAnswer, 'Trace stored; it will be counted'),
-    400: errorResponses[400],
+    400: {
+      description: 'A bad Content-Length, or a body that ended early',
+      content: errorContent,
+    },
     401: errorResponses[401],
     409: { description: 'The app takes no traces (uploadTrace is false)', content: errorContent },
     413: errorResponses[413],
@@ -100,7 +108,13 @@ export const traceRoutes = createRouter().openapi(upload, async (c) => {
     throw new ApiError(422, 'unprocessable', 'line 1: the trace is empty', {
       details: [{ line: 1, reason: 'the trace is empty: the header is missing' }],
     })
-  const accepted = await acceptTrace(c.env, org, app, { body, contentLength }, c.var.log)
+  const accepted = await acceptTrace(
+    c.env,
+    org,
+    app,
+    { body: guardedBody(body, contentLength), contentLength },
+    c.var.log,
+  )
   return accepted.duplicate
     ? c.json(success('trace received before', { traceId: accepted.traceId }), 200)
     : c.json(success('trace accepted', { traceId: accepted.traceId }), 202)
