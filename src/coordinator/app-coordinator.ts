@@ -94,17 +94,20 @@ export class AppCoordinator extends DurableObject<Env> {
   }
 
   /**
-   * Called when a build has just become the app's current one, before older builds are
-   * evicted: the statistics are carried to it now, while the build they were learnt on is
-   * still there to match blocks against.
+   * Called before builds are evicted (a new current build, a lower `maxBuilds`): folds what
+   * was announced, carries the statistics to the current build while the build they were
+   * learnt on is still there to match blocks against, and answers the build training is on
+   * now (null when it has none), which eviction must keep.
    */
-  async buildCommitted(app: AppIdentity): Promise<void> {
-    await this.serial(async () => {
+  async followCurrentBuild(app: AppIdentity): Promise<number | null> {
+    const buildId = await this.serial(async () => {
       await this.adopt(app)
       const row = await this.appRow()
-      if (row) await this.catchUp(row, 0)
+      if (row) await this.catchUp(row, BATCHES_PER_ALARM)
+      return this.state.buildId
     })
     await this.wakeIn(DEBOUNCE_MS)
+    return buildId
   }
 
   /** New settings: the next alarm applies the processing rule with them. */
@@ -190,32 +193,40 @@ export class AppCoordinator extends DurableObject<Env> {
     return row ?? null
   }
 
-  /** Settles a finished run, follows a new current build, folds up to `maxBatches` batches. */
+  /**
+   * Settles a finished run, folds up to `maxBatches` batches, and follows a new current build.
+   * Traces announced for the build training is on are folded before the statistics move on, so
+   * they are carried too; a batch that holds traces of the new build follows it first.
+   */
   private async catchUp(row: AppRow, maxBatches: number): Promise<void> {
     await this.settleRun()
-    if (row.iCurBuild !== null && row.iCurBuild !== this.state.buildId) {
-      const figures = await followBuild(
-        this.env,
-        { orgId: row.orgId, appId: row.id },
-        this.state.buildId,
-        row.iCurBuild,
-        this.state.foldSeq,
-        this.log(),
-      )
-      if (figures) {
-        Object.assign(this.state, figures, { buildId: row.iCurBuild })
-        // When nothing could be carried, no trace counted on the new build is new either.
-        this.state.nNewTraces = Math.min(this.state.nNewTraces, this.state.nTraces)
-        await this.save()
-      }
-    }
     for (let n = 0; n < maxBatches; n++) {
-      if (!(await this.foldNext())) break
+      if (!(await this.foldNext(row))) break
+    }
+    await this.follow(row)
+  }
+
+  /** Moves the figures to the app's current build when they are on another one. */
+  private async follow(row: AppRow): Promise<void> {
+    if (row.iCurBuild === null || row.iCurBuild === this.state.buildId) return
+    const figures = await followBuild(
+      this.env,
+      { orgId: row.orgId, appId: row.id },
+      this.state.buildId,
+      row.iCurBuild,
+      this.state.foldSeq,
+      this.log(),
+    )
+    if (figures) {
+      Object.assign(this.state, figures, { buildId: row.iCurBuild })
+      // When nothing could be carried, no trace counted on the new build is new either.
+      this.state.nNewTraces = Math.min(this.state.nNewTraces, this.state.nTraces)
+      await this.save()
     }
   }
 
   /** Folds the next batch of pending traces; false when none is pending. */
-  private async foldNext(): Promise<boolean> {
+  private async foldNext(row: AppRow): Promise<boolean> {
     const app = this.state.app as AppIdentity
     let batch = this.state.batch
     if (!batch) {
@@ -230,7 +241,9 @@ export class AppCoordinator extends DurableObject<Env> {
 
     let added = 0
     let figures = null
+    // Builds in ascending order: what belongs to the build training is on comes first.
     for (const [buildId, items] of byBuild(batch)) {
+      if (buildId === row.iCurBuild) await this.follow(row)
       const owner = { orgId: app.orgId, appId: app.appId, buildId }
       const after = await foldBatch(this.env, owner, items, batch.seq, this.log())
       if (after && buildId === this.state.buildId) {
@@ -276,16 +289,16 @@ export class AppCoordinator extends DurableObject<Env> {
   }
 
   /**
-   * Settles the app's run: a successful one uses up the new traces it saw, unless it published
-   * nothing because its build stopped being current (those traces then count for the run on
-   * the build that replaced it, which inherits them); a failed one holds automatic runs back
-   * until more traces arrive.
+   * Settles the app's run: a successful one uses up the new traces it saw, a failed one holds
+   * automatic runs back until more traces arrive; but a run that published nothing, either
+   * way, while its build stopped being current does neither (those traces count for the run
+   * on the build that replaced it, which inherits them).
    */
   private async finishRun(taskName: string, outcome: RunOutcome): Promise<void> {
     const run = this.state.run
     if (run?.taskName !== taskName) return
     const { succeeded, deployed } = outcome
-    if (succeeded && deployed === false && run.buildId !== undefined) {
+    if (deployed !== true && run.buildId !== undefined) {
       const row = await this.appRow()
       if (row && row.iCurBuild !== run.buildId) {
         this.log().info('run ended on a build no longer current; its traces stay new', {
@@ -368,14 +381,15 @@ function refuse(message: string): ProcessOutcome {
   return { ok: false, status: 409, code: 'conflict', message }
 }
 
-function byBuild(batch: FoldBatch): Map<number, FoldBatch['items']> {
+/** The batch's items by build, in ascending build order. */
+function byBuild(batch: FoldBatch): [number, FoldBatch['items']][] {
   const groups = new Map<number, FoldBatch['items']>()
   for (const item of batch.items) {
     const list = groups.get(item.buildId) ?? []
     list.push(item)
     groups.set(item.buildId, list)
   }
-  return groups
+  return [...groups].sort((a, b) => a[0] - b[0])
 }
 
 /** The coordinator stub of an app. */

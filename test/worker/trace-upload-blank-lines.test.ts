@@ -51,6 +51,37 @@ describe('POST /client/v1/traces, blank lines before the header', () => {
     expect(unknownPath.body.message).toBe('line 4: unknown path "game/none.bin"')
   })
 
+  it('skips every kind of blank line, ASCII or not, and counts each', async () => {
+    // Spaces, tab, CR, VT and FF; a BOM alone; a no-break space; ideographic space and BOM.
+    const blanks = ['', ' ', '\t', '\r', ' \t\r', '\v\f', '\ufeff', '\u00a0', ' \u3000\ufeff ']
+    const before = `${blanks.join('\n')}\n`
+    const accepted = await uploadTrace(app, `${before}${traceFile(playedSession(4))}`)
+    expect(accepted.status, JSON.stringify(accepted.body)).toBe(202)
+    const zipped = await uploadTrace(app, await gzip(`${before}${traceFile(playedSession(5))}`), {
+      'content-encoding': 'gzip',
+    })
+    expect(zipped.status, JSON.stringify(zipped.body)).toBe(202)
+
+    const named = await uploadTrace(
+      app,
+      `${before}${traceFile(playedSession(6), { buildName: 'build-9999' })}`,
+    )
+    expect(named.status).toBe(422)
+    expect(named.body.details).toEqual([
+      { line: blanks.length + 1, reason: expect.stringMatching(/build-9999.*not a kept build/) },
+    ])
+  })
+
+  it('counts a megabyte of blank lines before the header', async () => {
+    const lines = 1024 * 1024
+    const text = `${'\n'.repeat(lines)}${traceFile(playedSession(7), { buildName: 'build-9999' })}`
+    const answer = await uploadTrace(app, await gzip(text), { 'content-encoding': 'gzip' })
+    expect(answer.status).toBe(422)
+    expect(answer.body.details).toEqual([
+      { line: lines + 1, reason: expect.stringMatching(/build-9999.*not a kept build/) },
+    ])
+  })
+
   it('still refuses a body of blank lines as empty', async () => {
     const answer = await uploadTrace(app, '\n \n')
     expect(answer.status).toBe(422)

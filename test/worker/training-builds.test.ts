@@ -5,8 +5,9 @@ import { beforeAll, describe, expect, it } from 'vitest'
 import { coordinatorOf } from '../../src/coordinator/app-coordinator'
 import type { CoordinatorState } from '../../src/coordinator/coordinator-state'
 import { dbOf } from '../../src/db/client'
-import { builds, traces } from '../../src/db/schema'
-import { buildIdText, statsKey } from '../../src/storage/keys'
+import { apps, builds, retiredFiles, traces, trainingRuns } from '../../src/db/schema'
+import { buildIdText, imageKeys, statsKey } from '../../src/storage/keys'
+import { driveTask, stepTask } from './build-fixtures'
 import { newOrg, type OrgFixture } from './fixtures'
 import { call } from './helpers'
 import { seededBytes } from './tar-fixture'
@@ -37,16 +38,29 @@ interface TrainingView {
   coverage: number
 }
 
-/** An app keeping one build, with `count` sessions counted and no automatic run. */
-async function trainedApp(count: number): Promise<TrainingApp> {
+/** An app keeping `maxBuilds` builds, with `count` sessions counted and no automatic run. */
+async function trainedApp(count: number, maxBuilds = 1): Promise<TrainingApp> {
   const app = await appWithBuild(org, { nTracesReliable: 1, nProcessTracesMin: 1000 })
-  const patched = await call('PATCH', '/be/v1/apps', {
-    headers: org.headers,
-    body: { name: app.name, maxBuilds: 1 },
-  })
-  expect(patched.status).toBe(200)
+  await setMaxBuilds(app, maxBuilds)
   await uploadPlayedSessions(app, count)
   return app
+}
+
+async function setMaxBuilds(app: TrainingApp, maxBuilds: number) {
+  const patched = await call('PATCH', '/be/v1/apps', {
+    headers: org.headers,
+    body: { name: app.name, maxBuilds },
+  })
+  expect(patched.status).toBe(200)
+  return patched.body
+}
+
+/** The coordinator's state as stored (private to it; read here to see what it holds). */
+async function coordinatorState(app: TrainingApp): Promise<CoordinatorState> {
+  const stub = coordinatorOf(env, app.org.orgName, app.name)
+  return runInDurableObject(stub, (instance) => {
+    return structuredClone((instance as unknown as { state: CoordinatorState }).state)
+  })
 }
 
 /** The app's training as the API shows it, once `ready` holds for it. */
@@ -143,6 +157,34 @@ describe('a new build that evicts the build training learnt on', () => {
     expect(await env.BUCKET.head(newTrace.normKey)).not.toBeNull()
   }, 120_000)
 
+  it('carries the traces announced just before the switch, not yet folded', async () => {
+    const app = await trainedApp(4)
+    for (const variant of [7, 8]) {
+      expect((await uploadTrace(app, traceFile(playedSession(variant)))).status).toBe(202)
+    }
+    // No alarm folds them: they are still pending when the new build commits.
+    const stub = coordinatorOf(env, org.orgName, app.name)
+    const pending = await runInDurableObject(stub, async (_instance, state) => {
+      await state.storage.deleteAlarm()
+      return (await state.storage.list({ prefix: 'pending:' })).size
+    })
+    expect(pending).toBe(2)
+    const next = await importBuild(app, changedGame())
+    expect(await figuresOfBuild(app, next.buildId)).toMatchObject({ nTraces: 6, nNewTraces: 6 })
+  }, 90_000)
+
+  it('never evicts the build training is on when maxBuilds goes down', async () => {
+    const app = await trainedApp(4, 5)
+    const next = await importBuild(app, changedGame())
+    // Nothing has woken the coordinator since: its figures are still on the first build.
+    expect((await coordinatorState(app)).buildId).toBe(app.buildId)
+    const answer = await setMaxBuilds(app, 1)
+    expect(answer.app.builds.map((build: { buildId: number }) => build.buildId)).toEqual([
+      next.buildId,
+    ])
+    expect(await figuresOfBuild(app, next.buildId)).toMatchObject({ nTraces: 4, nNewTraces: 4 })
+  }, 90_000)
+
   it('counts no more new traces than traces when nothing could be carried', async () => {
     const app = await trainedApp(4)
     // The first build's statistics are lost (as if its objects were gone).
@@ -186,10 +228,50 @@ describe('a run that ends after its build stopped being current', () => {
     expect(figures).toMatchObject({ runningTask: null, nTraces: 5, nNewTraces: 5 })
   }, 90_000)
 
+  it('neither uses its traces up nor holds runs back when it failed', async () => {
+    const { app, taskName, stub } = await runOnReplacedBuild()
+    await stub.runFinished(taskName, { succeeded: false })
+    const figures = await stub.figures(identityOf(app), null)
+    expect(figures).toMatchObject({ runningTask: null, nTraces: 5, nNewTraces: 5 })
+    expect((await coordinatorState(app)).failedAtNew).toBeNull()
+  }, 90_000)
+
   it('uses its traces up when it published', async () => {
     const { app, taskName, stub } = await runOnReplacedBuild()
     await stub.runFinished(taskName, { succeeded: true, deployed: true })
     const figures = await stub.figures(identityOf(app), null)
     expect(figures).toMatchObject({ runningTask: null, nTraces: 5, nNewTraces: 0 })
   }, 90_000)
+})
+
+describe('a run whose build is replaced before it publishes', () => {
+  it('leaves that build on its image: nothing switched, nothing retired', async () => {
+    const app = await trainedApp(6, 5)
+    const taskName = await stagedMkdxf(app)
+    for (let steps = 0; ; steps++) {
+      const outcome = await stepTask(taskName)
+      expect(outcome.kind).toBe('continue')
+      if ((outcome as unknown as { cursor: { stage: string } }).cursor.stage === 'publish') break
+      expect(steps).toBeLessThan(200)
+    }
+    const next = await importBuild(app, changedGame())
+    await driveTask(taskName)
+
+    const db = dbOf(env)
+    const [run] = await db.select().from(trainingRuns).where(eq(trainingRuns.taskName, taskName))
+    expect(run.deployed).toBe(false)
+    expect(run.reason).toContain(`not published: build ${app.buildId} is no longer current`)
+    const first = `dxf-${buildIdText(app.buildId)}-01`
+    const build = await db
+      .select({ dxfName: builds.dxfName })
+      .from(builds)
+      .where(and(eq(builds.appId, app.appId), eq(builds.buildId, app.buildId)))
+      .get()
+    expect(build?.dxfName).toBe(first)
+    const image = imageKeys(app.orgId, app.appId, first).image
+    expect(await db.select().from(retiredFiles).where(eq(retiredFiles.key, image))).toEqual([])
+    expect(await env.BUCKET.head(image)).not.toBeNull()
+    const [current] = await db.select().from(apps).where(eq(apps.id, app.appId))
+    expect(current.dxfName).toBe(`dxf-${buildIdText(next.buildId)}-01`)
+  }, 120_000)
 })

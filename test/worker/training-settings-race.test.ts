@@ -84,6 +84,49 @@ describe('PATCH /be/v1/trainings, two changes at once', () => {
   })
 })
 
+describe('PATCH /be/v1/trainings, a dozen changes at once', () => {
+  // Each field is sent by two of the twelve with the same value, so whatever order they land
+  // in, every change shows in the stored settings; each value differs from the reset one.
+  const changes = (round: number): Record<string, unknown>[] => {
+    const fields = {
+      nTracesReliable: 40 + round,
+      minCoverage: 0.3 + round / 100,
+      maxCoverage: 0.7 - round / 100,
+      minTraceTimeSec: 600 + round,
+      nProcessTracesMin: 20 + round,
+      uploadTrace: false,
+    }
+    const one = Object.entries(fields).map(([name, value]) => ({ [name]: value }))
+    return [...one, ...one]
+  }
+
+  it('lands all twelve, each answered 200', async () => {
+    const app = await newApp(org)
+    for (let round = 0; round < 4; round++) {
+      const reset = await modify({
+        appName: app.name,
+        nTracesReliable: 30,
+        minCoverage: 0.2,
+        maxCoverage: 0.8,
+        minTraceTimeSec: 1800,
+        nProcessTracesMin: 30,
+        uploadTrace: true,
+      })
+      expect(reset.status).toBe(200)
+
+      const sent = changes(round)
+      const answers = await Promise.all(
+        sent.map((change) => modify({ appName: app.name, ...change })),
+      )
+      const statuses = answers.map((answer) => answer.status)
+      expect(statuses, `round ${round}: ${JSON.stringify(answers.map((a) => a.body))}`).toEqual(
+        sent.map(() => 200),
+      )
+      expect(await storedSettings(app.appId), `round ${round}`).toEqual(Object.assign({}, ...sent))
+    }
+  })
+})
+
 describe('PATCH /be/v1/trainings refusals', () => {
   it('names each bad field once', async () => {
     const app = await newApp(org)

@@ -7,9 +7,11 @@
  * repeat, so an eviction cut short is finished by the next one.
  */
 import { and, desc, eq, inArray, or } from 'drizzle-orm'
+import { coordinatorOf } from '../../coordinator/app-coordinator'
 import { dbOf } from '../../db/client'
 import { builds, deployments, orgs, patches, traces } from '../../db/schema'
 import type { Env } from '../../env'
+import type { Logger } from '../../http/log'
 import {
   appPrefix,
   buildIdText,
@@ -127,27 +129,72 @@ export async function evictBuild(env: Env, app: EvictedApp, buildId: number): Pr
     .update(builds)
     .set({ state: 'deleted' })
     .where(and(eq(builds.appId, app.id), eq(builds.buildId, buildId)))
+  // A trace stored while the build was going (its upload began before) is gone too: one that
+  // comes later finds the build deleted and removes itself (accept-trace.ts).
+  await deleteTraces(env, app, buildId)
 }
 
 /**
- * Evicts the oldest ready builds until at most `app.maxBuilds` remain, never the current one.
- * Returns the evicted build ids.
+ * Asks the app's coordinator to carry training to the current build first; the build training
+ * is on then (null: none), or undefined when the coordinator could not be asked.
+ */
+async function trainedBuild(
+  env: Env,
+  app: EvictedApp,
+  log: Logger,
+): Promise<number | null | undefined> {
+  const org = await dbOf(env)
+    .select({ name: orgs.name })
+    .from(orgs)
+    .where(eq(orgs.id, app.orgId))
+    .get()
+  if (!org) return undefined
+  try {
+    return await coordinatorOf(env, org.name, app.name).followCurrentBuild({
+      orgId: app.orgId,
+      orgName: org.name,
+      appId: app.id,
+      appName: app.name,
+    })
+  } catch (error) {
+    log.warn('training not moved to the current build; eviction postponed', {
+      appId: app.id,
+      error: String(error),
+    })
+    return undefined
+  }
+}
+
+/**
+ * Evicts the oldest ready builds until at most `app.maxBuilds` remain, never the current one
+ * and never the build training is on: the app's coordinator first carries its statistics to
+ * the current build, and should a newer build have become current meanwhile, the build the
+ * statistics are still on waits for the next eviction. When the coordinator cannot be asked,
+ * nothing is evicted now. Returns the evicted build ids.
  */
 export async function evictOldBuilds(
   env: Env,
   app: EvictedApp & Pick<AppRow, 'maxBuilds' | 'iCurBuild'>,
+  log: Logger,
 ): Promise<number[]> {
-  const kept = await dbOf(env)
-    .select({ buildId: builds.buildId })
-    .from(builds)
-    .where(and(eq(builds.appId, app.id), inArray(builds.state, ['ready'])))
-    .orderBy(desc(builds.buildId))
-    .all()
-  if (kept.length <= app.maxBuilds) return []
+  const ready = () =>
+    dbOf(env)
+      .select({ buildId: builds.buildId })
+      .from(builds)
+      .where(and(eq(builds.appId, app.id), inArray(builds.state, ['ready'])))
+      .orderBy(desc(builds.buildId))
+      .all()
+  if ((await ready()).length <= app.maxBuilds) return []
+  const trainedOn = await trainedBuild(env, app, log)
+  if (trainedOn === undefined) return []
 
+  const kept = await ready()
   const current = kept.find((build) => build.buildId === app.iCurBuild)
   const newestFirst = current ? [current, ...kept.filter((build) => build !== current)] : kept
-  const evicted = newestFirst.slice(app.maxBuilds).map((build) => build.buildId)
+  const evicted = newestFirst
+    .slice(app.maxBuilds)
+    .map((build) => build.buildId)
+    .filter((buildId) => buildId !== trainedOn)
   for (const buildId of evicted) await evictBuild(env, app, buildId)
   return evicted
 }

@@ -6,6 +6,7 @@ import { eq } from 'drizzle-orm'
 import { dbOf, isoNow } from '../../db/client'
 import { apps } from '../../db/schema'
 import type { Env } from '../../env'
+import type { Logger } from '../../http/log'
 import { checkDeploymentNames } from './deployment-names'
 import { evictOldBuilds } from './evict-builds'
 import type { AppRow } from './find-app'
@@ -32,6 +33,7 @@ export async function modifyApp(
   env: Env,
   row: AppRow,
   change: ModifyAppInput,
+  log: Logger,
 ): Promise<ModifiedApp> {
   const values: Partial<typeof apps.$inferInsert> = {}
   if (change.label !== undefined) values.label = change.label
@@ -56,6 +58,6 @@ export async function modifyApp(
       .where(eq(apps.id, row.id))
   }
   const app = (await db.select().from(apps).where(eq(apps.id, row.id)).get()) as AppRow
-  const evicted = change.maxBuilds !== undefined ? await evictOldBuilds(env, app) : []
+  const evicted = change.maxBuilds !== undefined ? await evictOldBuilds(env, app, log) : []
   return { app, traceKey, evicted }
 }

@@ -67,15 +67,28 @@ async function keptBuild(
       ),
     )
     .get()
-  if (!build) {
-    throw new TraceError(
-      headerLine,
-      byName
-        ? `buildName ${quoted(header.buildName as string)} is not a kept build of the app`
-        : 'the current build of the app is not ready',
-    )
-  }
+  if (!build) throw notKept(header, headerLine)
   return build
+}
+
+/** The refusal of a header whose build is not (or no longer) a ready build of the app. */
+function notKept(header: TraceHeader, headerLine: number): TraceError {
+  return new TraceError(
+    headerLine,
+    header.buildName !== undefined
+      ? `buildName ${quoted(header.buildName)} is not a kept build of the app`
+      : 'the current build of the app is not ready',
+  )
+}
+
+/** True while build `buildId` of `appId` is still `ready` (eviction marks it `deleted`). */
+async function stillKept(env: Env, appId: string, buildId: number): Promise<boolean> {
+  const row = await dbOf(env)
+    .select({ state: builds.state })
+    .from(builds)
+    .where(and(eq(builds.appId, appId), eq(builds.buildId, buildId)))
+    .get()
+  return row?.state === 'ready'
 }
 
 /** True when `dxfName` names an image of build `buildId` (`dxf-0007-03` of build 7). */
@@ -276,6 +289,14 @@ export async function acceptTrace(
     await env.BUCKET.delete([keys.raw, keys.normalised])
     const first = await existingTrace(env, app.id, parsed.header.sessionId)
     return { traceId: first?.id ?? traceId, duplicate: true }
+  }
+  // The build may have been evicted while the body arrived. Eviction marks it `deleted`, then
+  // deletes its traces: a trace inserted before that is deleted by eviction, one inserted
+  // after must see the mark here and take itself back, or it is left behind for good.
+  if (!(await stillKept(env, app.id, kept.buildId))) {
+    await dbOf(env).delete(traces).where(eq(traces.id, traceId))
+    await env.BUCKET.delete([keys.raw, keys.normalised])
+    throw asApiError(notKept(parsed.header, parsed.headerLine))
   }
 
   log.info('trace accepted', {

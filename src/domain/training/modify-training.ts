@@ -13,14 +13,27 @@ import type { AppRow } from '../apps/find-app'
 import { mergeTraining, parseTraining, type TrainingSettings } from '../apps/training-settings'
 
 /** Writes tried before a change racing others is given up with 409. */
-const MAX_WRITES = 5
+const MAX_WRITES = 10
+
+/** Wait after the n-th lost write: about n times this many ms (half to one and a half times). */
+const BACKOFF_MS = 2
+
+/**
+ * A short wait, longer after each lost write and random, so changes that lost to the same
+ * writer do not all read and write again at the same moment and lose to each other again.
+ */
+function backoff(lost: number): Promise<void> {
+  const ms = lost * BACKOFF_MS * (0.5 + Math.random())
+  return new Promise((resolve) => setTimeout(resolve, ms))
+}
 
 /**
  * Applies `change` to `app`'s settings as stored, so two changes at once both land: the row is
  * written only if its settings are still the ones read (compare and swap, D1 has no
  * transactions across requests), else read again, checked again and written again. 400 when
  * minCoverage would exceed maxCoverage in the settings actually stored; 409 after
- * {@link MAX_WRITES} lost races.
+ * {@link MAX_WRITES} lost races. Between tries it waits a few ms ({@link backoff}), so a dozen
+ * changes at once all land.
  */
 export async function modifyTraining(
   env: Env,
@@ -44,6 +57,7 @@ export async function modifyTraining(
     if (write === MAX_WRITES) {
       throw conflict(`the training settings of app ${app.name} keep changing: try again`)
     }
+    await backoff(write)
     const fresh = await db
       .select({ training: apps.training })
       .from(apps)

@@ -6,6 +6,7 @@
 import { type BlockStats, emptyStats } from '../../engine/block-stats'
 import type { Env } from '../../env'
 import type { Logger } from '../../http/log'
+import { MissingBuildData } from './build-store'
 import { inheritedStats } from './carry'
 import { figuresOf, modelOfBuild, type StatsFigures } from './fold'
 import { loadStats, saveStats } from './stats-store'
@@ -24,7 +25,10 @@ export async function followBuild(
   log: Logger,
 ): Promise<StatsFigures | null> {
   const to = { ...app, buildId: toBuildId }
-  const model = await modelOfBuild(env, to)
+  const model = await modelOfBuild(env, to).catch((error: unknown) => {
+    if (error instanceof MissingBuildData) return null
+    throw error
+  })
   if (!model) {
     log.warn('current build has no tables to train on', { buildId: toBuildId })
     return null
@@ -34,7 +38,14 @@ export async function followBuild(
 
   let stats: BlockStats = emptyStats(model)
   if (fromBuildId !== null && fromBuildId !== toBuildId) {
-    const inherited = await inheritedStats(env, app, fromBuildId, { buildId: toBuildId, model })
+    const inherited = await inheritedStats(env, app, fromBuildId, {
+      buildId: toBuildId,
+      model,
+    }).catch((error: unknown) => {
+      // The old build went while its blocks were matched: nothing can be carried from it.
+      if (error instanceof MissingBuildData) return null
+      throw error
+    })
     if (inherited) {
       stats = inherited
       await saveStats(env, to, stats, foldSeq)

@@ -183,7 +183,7 @@ export const appRoutes = createRouter()
     const principal = authorize(c, 'apps', 'update')
     const { name, ...change } = c.req.valid('json')
     const row = await requireApp(c.env, principal.orgId, name)
-    const { app, traceKey, evicted } = await modifyApp(c.env, row, change)
+    const { app, traceKey, evicted } = await modifyApp(c.env, row, change, c.var.log)
     c.var.log.info('app modified', {
       app: app.name,
       changed: Object.keys(change),

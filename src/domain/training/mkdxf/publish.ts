@@ -20,7 +20,12 @@ export function deployTaskNameOf(mkdxfTaskName: string): string {
   return `deploy_${mkdxfTaskName.replace(/^mkdxf_/, '')}`
 }
 
-/** Makes `dxfName` current; false when the build stopped being current. */
+/**
+ * Makes `dxfName` current; false when the build stopped being current. The build's own image
+ * changes, and the one it replaces is retired, only when the app's did: launchers of a build
+ * that is no longer current keep the image they have, and later patches from that build start
+ * from it.
+ */
 export async function switchImage(
   job: RunJob,
   dxfName: string,
@@ -33,23 +38,25 @@ export async function switchImage(
   })
 
   const db = dbOf(env)
+  const made = await db
+    .update(apps)
+    .set({ dxfName, updated: isoNow() })
+    .where(and(eq(apps.id, appId), eq(apps.iCurBuild, buildId)))
+    .returning({ id: apps.id })
+  if (made.length === 0) return false
+
   // A rerun finds the build on the new image already: what it replaced was retired then.
   const replaced = job.build.dxfName && job.build.dxfName !== dxfName ? job.build.dxfName : null
   const old = replaced ? imageKeys(orgId, appId, replaced) : null
   const retired = old ? await retiredRows(orgId, null, [old.image, old.profile]) : []
-  const [, made] = await db.batch([
+  await db.batch([
     db
       .update(builds)
       .set({ dxfName })
       .where(and(eq(builds.appId, appId), eq(builds.buildId, buildId), eq(builds.state, 'ready'))),
-    db
-      .update(apps)
-      .set({ dxfName, updated: isoNow() })
-      .where(and(eq(apps.id, appId), eq(apps.iCurBuild, buildId)))
-      .returning({ id: apps.id }),
     ...retired.map((row) => db.insert(retiredFiles).values(row).onConflictDoNothing()),
   ])
-  return made.length > 0
+  return true
 }
 
 /** Submits the deploy of `dxfName`, the build's image since `switchImage`; its task name. */
