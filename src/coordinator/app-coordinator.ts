@@ -201,9 +201,10 @@ export class AppCoordinator extends DurableObject<Env> {
   private async catchUp(row: AppRow, maxBatches: number): Promise<void> {
     await this.settleRun()
     for (let n = 0; n < maxBatches; n++) {
-      if (!(await this.foldNext(row))) break
+      if (!(await this.foldNext())) break
     }
-    await this.follow(row)
+    // The row as it is now: a build may have become current while batches were folded.
+    await this.follow((await this.appRow()) ?? row)
   }
 
   /** Moves the figures to the app's current build when they are on another one. */
@@ -226,7 +227,7 @@ export class AppCoordinator extends DurableObject<Env> {
   }
 
   /** Folds the next batch of pending traces; false when none is pending. */
-  private async foldNext(row: AppRow): Promise<boolean> {
+  private async foldNext(): Promise<boolean> {
     const app = this.state.app as AppIdentity
     let batch = this.state.batch
     if (!batch) {
@@ -241,9 +242,11 @@ export class AppCoordinator extends DurableObject<Env> {
 
     let added = 0
     let figures = null
-    // Builds in ascending order: what belongs to the build training is on comes first.
+    // Builds in ascending order: what belongs to the build training is on comes first, and the
+    // app's current build (read per batch) is followed before its own traces are folded.
+    const row = await this.appRow()
     for (const [buildId, items] of byBuild(batch)) {
-      if (buildId === row.iCurBuild) await this.follow(row)
+      if (row && buildId === row.iCurBuild) await this.follow(row)
       const owner = { orgId: app.orgId, appId: app.appId, buildId }
       const after = await foldBatch(this.env, owner, items, batch.seq, this.log())
       if (after && buildId === this.state.buildId) {
@@ -257,7 +260,7 @@ export class AppCoordinator extends DurableObject<Env> {
     )
 
     if (figures) Object.assign(this.state, figures)
-    this.state.nNewTraces += added
+    this.state.nNewTraces = Math.min(this.state.nNewTraces + added, this.state.nTraces)
     this.state.foldSeq = batch.seq
     this.state.batch = null
     // Both writes without an await between them: the storage commits them together.

@@ -364,6 +364,7 @@ export const traces = sqliteTable(
   (t) => [
     uniqueIndex('traces_app_session').on(t.appId, t.sessionId),
     index('traces_app_created').on(t.appId, t.created),
+    index('traces_app_build').on(t.appId, t.buildId),
   ],
 )
 

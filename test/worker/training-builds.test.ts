@@ -6,7 +6,11 @@ import { coordinatorOf } from '../../src/coordinator/app-coordinator'
 import type { CoordinatorState } from '../../src/coordinator/coordinator-state'
 import { dbOf } from '../../src/db/client'
 import { apps, builds, retiredFiles, traces, trainingRuns } from '../../src/db/schema'
+import { evictOldBuilds } from '../../src/domain/apps/evict-builds'
+import { foldBatch, modelOfBuild } from '../../src/domain/training/fold'
+import { createLogger } from '../../src/http/log'
 import { buildIdText, imageKeys, statsKey } from '../../src/storage/keys'
+import { insertBuild } from './app-fixtures'
 import { driveTask, stepTask } from './build-fixtures'
 import { newOrg, type OrgFixture } from './fixtures'
 import { call } from './helpers'
@@ -274,4 +278,34 @@ describe('a run whose build is replaced before it publishes', () => {
     const [current] = await db.select().from(apps).where(eq(apps.id, app.appId))
     expect(current.dxfName).toBe(`dxf-${buildIdText(next.buildId)}-01`)
   }, 120_000)
+})
+
+describe('eviction against builds that change under it', () => {
+  it('never takes the current build when it was read before a build became current', async () => {
+    const app = await trainedApp(3, 5)
+    const second = await importBuild(app, changedGame())
+    await figuresOfBuild(app, second.buildId)
+    const [stale] = await dbOf(env).select().from(apps).where(eq(apps.id, app.appId))
+    // Build 3 becomes current after `stale` was read; it has no tables yet, so training stays
+    // on build 2 for now.
+    await insertBuild({ orgId: app.orgId, appId: app.appId, buildId: 3, current: true })
+
+    const evicted = await evictOldBuilds(env, { ...stale, maxBuilds: 1 }, createLogger('error'))
+    expect(evicted).toEqual([app.buildId])
+    const states = await dbOf(env)
+      .select({ buildId: builds.buildId, state: builds.state })
+      .from(builds)
+      .where(eq(builds.appId, app.appId))
+      .orderBy(builds.buildId)
+    expect(states.map((row) => row.state)).toEqual(['deleted', 'ready', 'ready'])
+    expect((await coordinatorState(app)).buildId).toBe(second.buildId)
+  }, 90_000)
+
+  it('folds nothing into a build whose tables are gone, and does not fail', async () => {
+    const app = await trainedApp(1, 5)
+    await insertBuild({ orgId: app.orgId, appId: app.appId, buildId: 2 })
+    const owner = { orgId: app.orgId, appId: app.appId, buildId: 2 }
+    expect(await modelOfBuild(env, owner)).toBeNull()
+    expect(await foldBatch(env, owner, [], 99, createLogger('error'))).toBeNull()
+  }, 60_000)
 })

@@ -9,7 +9,7 @@
 import { and, desc, eq, inArray, or } from 'drizzle-orm'
 import { coordinatorOf } from '../../coordinator/app-coordinator'
 import { dbOf } from '../../db/client'
-import { builds, deployments, orgs, patches, traces } from '../../db/schema'
+import { apps, builds, deployments, orgs, patches, traces } from '../../db/schema'
 import type { Env } from '../../env'
 import type { Logger } from '../../http/log'
 import {
@@ -132,6 +132,7 @@ export async function evictBuild(env: Env, app: EvictedApp, buildId: number): Pr
   // A trace stored while the build was going (its upload began before) is gone too: one that
   // comes later finds the build deleted and removes itself (accept-trace.ts).
   await deleteTraces(env, app, buildId)
+  await env.BUCKET.delete(statsKey(app.orgId, app.id, buildId))
 }
 
 /**
@@ -188,13 +189,21 @@ export async function evictOldBuilds(
   const trainedOn = await trainedBuild(env, app, log)
   if (trainedOn === undefined) return []
 
+  // Read again after the coordinator: a build may have become current meanwhile, and the
+  // current build only ever grows, so only builds older than it can go.
+  const fresh = await dbOf(env)
+    .select({ iCurBuild: apps.iCurBuild })
+    .from(apps)
+    .where(eq(apps.id, app.id))
+    .get()
+  const currentId = fresh?.iCurBuild ?? app.iCurBuild
   const kept = await ready()
-  const current = kept.find((build) => build.buildId === app.iCurBuild)
+  const current = kept.find((build) => build.buildId === currentId)
   const newestFirst = current ? [current, ...kept.filter((build) => build !== current)] : kept
   const evicted = newestFirst
     .slice(app.maxBuilds)
     .map((build) => build.buildId)
-    .filter((buildId) => buildId !== trainedOn)
+    .filter((buildId) => buildId !== trainedOn && (currentId === null || buildId < currentId))
   for (const buildId of evicted) await evictBuild(env, app, buildId)
   return evicted
 }

@@ -12,7 +12,7 @@ import type { BuildModel } from '../../engine/build-model'
 import { decodeNormalisedTrace } from '../../engine/trace-codec'
 import type { Env } from '../../env'
 import type { Logger } from '../../http/log'
-import { loadBuildModel } from './build-store'
+import { loadBuildModel, MissingBuildData } from './build-store'
 import { loadStats, type StatsOwner, saveStats } from './stats-store'
 
 /** A trace waiting to be folded, as a fold batch records it. */
@@ -61,7 +61,10 @@ export async function markCounted(env: Env, ids: string[]): Promise<void> {
   }
 }
 
-/** A build's model, from its row's block size; null when the build is gone. */
+/**
+ * A build's model, from its row's block size; null when the build is gone, or going (an
+ * eviction deletes its tables before it marks the row `deleted`).
+ */
 export async function modelOfBuild(env: Env, owner: StatsOwner): Promise<BuildModel | null> {
   const build = await dbOf(env)
     .select({ blockSize: builds.blockSize, state: builds.state })
@@ -69,7 +72,12 @@ export async function modelOfBuild(env: Env, owner: StatsOwner): Promise<BuildMo
     .where(and(eq(builds.appId, owner.appId), eq(builds.buildId, owner.buildId)))
     .get()
   if (build?.state !== 'ready') return null
-  return loadBuildModel(env, { ...owner, blockSize: build.blockSize })
+  try {
+    return await loadBuildModel(env, { ...owner, blockSize: build.blockSize })
+  } catch (error) {
+    if (error instanceof MissingBuildData) return null
+    throw error
+  }
 }
 
 /** The figures that statistics give: what the coordinator keeps as counters. */

@@ -25,10 +25,7 @@ export async function followBuild(
   log: Logger,
 ): Promise<StatsFigures | null> {
   const to = { ...app, buildId: toBuildId }
-  const model = await modelOfBuild(env, to).catch((error: unknown) => {
-    if (error instanceof MissingBuildData) return null
-    throw error
-  })
+  const model = await modelOfBuild(env, to)
   if (!model) {
     log.warn('current build has no tables to train on', { buildId: toBuildId })
     return null

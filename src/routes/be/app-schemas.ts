@@ -28,8 +28,9 @@ const maxBuildsSchema = z
   .max(50)
   .openapi({
     description:
-      'Builds kept, 1..50 (default 5). Beyond it the oldest ready build goes (never the ' +
-      'current one), with its images, patches, traces and training statistics',
+      'Builds kept, 1..50 (default 5). Beyond it the oldest ready builds go (never the ' +
+      'current one, nor the one training is still on), with their images, patches, traces ' +
+      'and training statistics',
   })
 
 const deploymentListSchema = z

@@ -37,6 +37,8 @@ export async function switchImage(
     httpMetadata: { contentType: 'application/json' },
   })
 
+  // A rerun after the switch went through (the build is switched only after the app was).
+  if (job.build.dxfName === dxfName) return true
   const db = dbOf(env)
   const made = await db
     .update(apps)

@@ -1,0 +1,1 @@
+CREATE INDEX `traces_app_build` ON `traces` (`app_id`,`build_id`);
