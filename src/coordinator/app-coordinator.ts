@@ -29,12 +29,7 @@ import {
   type TrainingFigures,
 } from './coordinator-state'
 
-export type {
-  AppIdentity,
-  ProcessOutcome,
-  RunOutcome,
-  TrainingFigures,
-} from './coordinator-state'
+export type { AppIdentity, ProcessOutcome, RunOutcome, TrainingFigures } from './coordinator-state'
 
 /** Delay between the first trace of a burst and the fold that takes them all. */
 export const DEBOUNCE_MS = 1000
