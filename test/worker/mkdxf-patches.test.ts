@@ -8,7 +8,7 @@ import { applyPatch, parsePatchHeader, patchHeaderLength } from '../../src/engin
 import { imageKeys, patchKey } from '../../src/storage/keys'
 import { loadTask } from '../../src/tasks/store'
 import { driveTask, objectBytes, rangeBytes, stagedMkraw, stepTask } from './build-fixtures'
-import { newOrg, type OrgFixture } from './fixtures'
+import { newOrg } from './fixtures'
 import { BASE, call, waitForTask } from './helpers'
 import { makeTar, seededBytes } from './tar-fixture'
 import {
@@ -16,6 +16,7 @@ import {
   BLOCK,
   gameEntries,
   importBuild,
+  processTracesNow,
   type TrainingApp,
   traceHeaders,
   uploadPlayedSessions,
@@ -37,16 +38,9 @@ async function rebuiltFrom(baseKey: string, patch: string): Promise<Buffer> {
 }
 
 /** Uploads six played sessions for the app's current build and runs `processTraces` on them. */
-async function trainNow(org: OrgFixture, app: TrainingApp) {
+async function trainNow(app: TrainingApp) {
   await uploadPlayedSessions(app, 6)
-  const answer = await call('POST', '/be/v1/trigger', {
-    headers: org.headers,
-    body: { type: 'processTraces', appName: app.name },
-  })
-  expect(answer.status, JSON.stringify(answer.body)).toBe(202)
-  const run = await waitForTask(answer.body.taskName, 30_000)
-  expect(run.state, JSON.stringify(run.exception)).toBe('succeeded')
-  return run
+  return processTracesNow(app)
 }
 
 describe('an mkdxf run that replaces an image remakes the patches into it', () => {
@@ -64,7 +58,7 @@ describe('an mkdxf run that replaces an image remakes the patches into it', () =
       ),
     ).toBe(true)
 
-    const run = await trainNow(org, second)
+    const run = await trainNow(second)
     expect(run.result).toMatchObject({ deployed: true, dxfName: 'dxf-0002-02' })
 
     // A launcher holding build 1's image applies the patch and holds the image the client
@@ -119,7 +113,7 @@ describe('an mkdxf run that replaces an image remakes the patches into it', () =
     const base1 = imageKeys(first.orgId, first.appId, 'dxf-0001-01').image
 
     // Meanwhile build 1, still current, is trained and gets a new image.
-    const run = await trainNow(org, first)
+    const run = await trainNow(first)
     expect(run.result).toMatchObject({ deployed: true, dxfName: 'dxf-0001-02' })
 
     // The commit step sees the patch's base replaced and makes the patch again first.

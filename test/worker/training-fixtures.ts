@@ -141,6 +141,18 @@ export function stagedMkdxf(app: TrainingApp): Promise<string> {
   })
 }
 
+/** Runs `processTraces` for the app through the API and waits for its `mkdxf` to succeed. */
+export async function processTracesNow(app: TrainingApp) {
+  const answer = await call('POST', '/be/v1/trigger', {
+    headers: app.org.headers,
+    body: { type: 'processTraces', appName: app.name },
+  })
+  expect(answer.status, JSON.stringify(answer.body)).toBe(202)
+  const task = await waitForTask(answer.body.taskName, 30_000)
+  expect(task.state, JSON.stringify(task.exception)).toBe('succeeded')
+  return task
+}
+
 /** POSTs a trace body with the app's trace key (and NDJSON content type unless told). */
 export function uploadTrace(
   app: TrainingApp,

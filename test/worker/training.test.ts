@@ -22,6 +22,7 @@ import {
   gameEntries,
   importBuild,
   playedSession,
+  processTracesNow,
   type TrainingApp,
   traceFile,
   uploadPlayedSessions,
@@ -49,17 +50,6 @@ beforeAll(async () => {
 /** No automatic runs: only `processTraces` starts one. */
 const manualOnly = { nTracesReliable: 2, nProcessTracesMin: 1000 }
 
-async function processNow(app: TrainingApp) {
-  const answer = await call('POST', '/be/v1/trigger', {
-    headers: org.headers,
-    body: { type: 'processTraces', appName: app.name },
-  })
-  expect(answer.status, JSON.stringify(answer.body)).toBe(202)
-  const task = await waitForTask(answer.body.taskName, 30_000)
-  expect(task.state, JSON.stringify(task.exception)).toBe('succeeded')
-  return task
-}
-
 async function appRow(app: TrainingApp) {
   return dbOf(env).select().from(apps).where(eq(apps.id, app.appId)).get()
 }
@@ -85,7 +75,7 @@ describe('mkdxf turns traces into a better image', () => {
   }, 60_000)
 
   it('publishes the trained image when it beats the current one', async () => {
-    const task = await processNow(app)
+    const task = await processTracesNow(app)
     const dxfName = `dxf-${buildIdText(app.buildId)}-02`
     expect(task.result).toMatchObject({ deployed: true, dxfName, nTraces: 8 })
     expect(task.result.reason).toMatch(/^better: median preload at 100 Mbit\/s/)
@@ -185,7 +175,7 @@ describe('mkdxf turns traces into a better image', () => {
 
   it('keeps the current image when the candidate is no better, and records why', async () => {
     const before = (await appRow(app))?.dxfName
-    const task = await processNow(app)
+    const task = await processTracesNow(app)
     expect(task.result.deployed).toBe(false)
     expect(task.result.reason).toMatch(/^not better/)
     expect((await appRow(app))?.dxfName).toBe(before)
